@@ -1,0 +1,422 @@
+"""Hebbian layers: ``HebbianConv2d`` and ``HebbianLinear``.
+
+In training mode the forward pass computes the layer's activation ``u`` as an ordinary convolution
+would, and also the update it implies:
+
+    y  = competition(u)                      # who may learn, and how much (competitions.py)
+    r, s = rule(y, u)                        # the rule's two factors (rules.py)
+    ΔW = Σ_{n,p} r · x_patch − (Σ_{n,p} s) · W     # one conv2d_weight call + a reduction (update.py)
+    ΔW ← ΔW / max|ΔW|                        # update normalisation (Nimmo; optional)
+
+``ΔW`` accumulates in the buffer ``delta_w`` until it is applied, either directly
+(``layer.apply_update()``: ``W += lr · ΔW``) or through ``.grad`` (``layer.hebbian_grad(alpha)``)
+so any torch optimiser, schedule, or mixing with a backprop gradient can apply it.
+The forward returns ``u``; the network applies the non-linearity and pooling.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.utils import _pair
+
+from . import competitions as comp
+from . import rules as rl
+from .errors import HebbianDivergenceError, check_choice, check_positive
+from .presynaptic import check_presynaptic, presynaptic_weights
+from .surrogate import surrogate_update
+from .surround import SurroundModulation
+from .update import UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, normalize_update
+from .weights import filter_norms, init_weight, lebesgue_transform, normalize_filters, pruning_mask
+
+ACTIVATIONS = ("dot", "cosine", "cosine_per_tap")
+COMPETITION_AXES = ("auto", "channels", "space")
+LR_SCHEDULES = ("constant", "radius")
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+DALE_MODES = (False, True, "abs", "relu")
+UPDATE_PATHS = ("direct", "surrogate")
+
+
+class _Context:
+    """What a competition may need beyond ``u``: the padded input and the effective weights."""
+
+    def __init__(self, layer, x_padded, weight, arrange):
+        self.layer, self.x, self.weight, self.arrange = layer, x_padded, weight, arrange
+
+    def similarity(self, extra_padding: bool = False):
+        """``conv(x, W) / ‖W_o‖`` (seed 000 §3.3.7); ``extra_padding`` pads again, as the original did."""
+        x = self.x
+        if extra_padding:
+            x = F.pad(x, [self.layer.padding[1]] * 2 + [self.layer.padding[0]] * 2)
+        s = self.layer._conv(x, self.weight) / (filter_norms(self.weight).view(1, -1, 1, 1) + 1e-10)
+        return self.arrange(s)
+
+
+class _HebbianBase(nn.Module):
+    """Shared machinery of the Hebbian layers; see the module docstring."""
+
+    def _setup(self, out_channels, in_per_group, kernel_size, *, rule, competition, activation,
+               competition_over, lr, lr_schedule, radius_power, update_norm, surround, presynaptic,
+               dale, weight_norm, lebesgue_p, init, prune_fraction, renormalize, update_via,
+               explode_threshold, check_every, name, generator):
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("competition_over", competition_over, COMPETITION_AXES)
+        check_choice("lr_schedule", lr_schedule, LR_SCHEDULES)
+        check_choice("update_norm", update_norm, UPDATE_NORMS)
+        check_choice("dale", dale, DALE_MODES)
+        check_choice("update_via", update_via, UPDATE_PATHS)
+        check_positive("lr", lr, allow_zero=True)
+        check_positive("radius_power", radius_power, allow_zero=True)
+        if not (isinstance(lebesgue_p, (int, float)) and lebesgue_p >= 1):
+            raise ValueError(f"lebesgue_p must be a number >= 1, got {lebesgue_p!r}")
+        self.rule = rl.make_rule(rule)
+        self.competition = comp.make_competition(competition)
+        self.activation, self.lr, self.lr_schedule = activation, float(lr), lr_schedule
+        self.radius_power, self.update_norm = float(radius_power), update_norm
+        self.dale = "abs" if dale is True else dale
+        self.weight_norm, self.lebesgue_p = bool(weight_norm), float(lebesgue_p)
+        self.renormalize, self.update_via = bool(renormalize), update_via
+        self.explode_threshold, self.check_every = explode_threshold, int(check_every)
+        self.name = name
+        self.plastic = True
+        if presynaptic is not None:
+            presynaptic = {"kind": "lp_norm", "dim": "spatial", **dict(presynaptic)}
+            check_presynaptic(presynaptic["kind"], presynaptic["dim"])
+        self.presynaptic = presynaptic
+        self.surround = SurroundModulation(**dict(surround)) if surround is not None else None
+        if update_via == "surrogate":
+            bad = [n for n, on in (("rule not in " + str(rl.SURROGATE_RULES), self.rule.name not in rl.SURROGATE_RULES),
+                                   ("activation != 'dot'", activation != "dot"), ("dale", bool(self.dale)),
+                                   ("weight_norm", self.weight_norm), ("presynaptic", presynaptic is not None),
+                                   ("lebesgue_p != 2", self.lebesgue_p != 2)) if on]
+            if bad:
+                raise ValueError(f"update_via='surrogate' supports plain Hebb, Instar and Oja on a dot-product "
+                                 f"layer only; incompatible settings: {', '.join(bad)}")
+        if isinstance(self.rule, rl.Sanger) and getattr(self, "groups", 1) != 1:
+            raise ValueError("rule 'sanger' mixes all units, so it needs groups=1")
+
+        weight4d = self._weight4d()
+        method = "positive_softhebb" if (self.dale and init == "softhebb") else init
+        init_weight(weight4d.data, method, fan_in=in_per_group * kernel_size[0] * kernel_size[1],
+                    generator=generator)
+        if self.dale:
+            weight4d.data.abs_()
+        if prune_fraction:
+            self.register_buffer("mask", pruning_mask(weight4d.shape, prune_fraction, generator))
+            weight4d.data.mul_(self.mask)
+        else:
+            self.register_buffer("mask", None)
+        if self.renormalize:
+            weight4d.data.copy_(normalize_filters(weight4d.data))
+        self.register_buffer("delta_w", torch.zeros_like(weight4d.data))
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+        self.register_buffer("win_counts", torch.zeros(out_channels))
+
+    # ----- forward ---------------------------------------------------------------------------
+    def effective_weight(self) -> torch.Tensor:
+        """The weights the forward pass uses: |W| under Dale, W/‖W‖ with weight_norm, then
+        presynaptic competition. The decay term of the update uses these too (as the original)."""
+        w = self._weight4d()
+        if self.dale:
+            w = w.abs()
+        if self.weight_norm:
+            w = normalize_filters(w)
+        if self.presynaptic is not None:
+            w = presynaptic_weights(w, self.presynaptic["kind"], self.presynaptic["dim"])
+        return w
+
+    def _activation(self, x_padded, weight):
+        w = lebesgue_transform(weight, self.lebesgue_p)
+        if self.activation == "dot":
+            return self._conv(x_padded, w)
+        if self.activation == "cosine":  # true cosine: normalise the whole filter
+            w = normalize_filters(w)
+        else:  # 'cosine_per_tap', as the original code: normalise over input channels at each tap
+            w = F.normalize(w, p=2, dim=1)
+        return self._conv(x_padded, w) / self._patch_norms(x_padded, w.shape[0])
+
+    def _patch_norms(self, x_padded, out_channels):
+        """‖x_patch‖ at every output position (per group), by convolving x² with a kernel of ones."""
+        groups = self.groups
+        ones = x_padded.new_ones(groups, x_padded.shape[1] // groups, *self.kernel_size)
+        sq = F.conv2d(x_padded * x_padded, ones, stride=self.stride, dilation=self.dilation, groups=groups)
+        norms = (sq + 1e-8).sqrt()
+        return norms.repeat_interleave(out_channels // groups, dim=1) if groups > 1 else norms
+
+    def _conv(self, x_padded, weight):
+        return F.conv2d(x_padded, weight, stride=self.stride, dilation=self.dilation, groups=self.groups)
+
+    def _forward4d(self, x_padded):
+        weight = self.effective_weight()
+        u = self._activation(x_padded, weight)
+        if self.surround is not None:
+            u = self.surround(u)
+        if self.training and self.plastic:
+            with torch.no_grad():
+                self._accumulate_update(x_padded.detach(), u.detach(), weight.detach())
+        return u
+
+    # ----- the update ------------------------------------------------------------------------
+    def _competition_axis(self):
+        if self.competition_over != "auto":
+            return self.competition_over
+        depthwise = self.groups > 1 and self.groups == self.in_channels == self.out_channels
+        return "space" if depthwise else "channels"
+
+    def _arrangement(self, u):
+        """Functions moving the competing units to dim 1 and back."""
+        n, c = u.shape[:2]
+        if self._competition_axis() == "space":
+            spatial = u.shape[2:]
+            return (lambda t: t.flatten(2).transpose(1, 2),
+                    lambda t: t.transpose(1, 2).reshape(n, c, *spatial))
+        if self.groups > 1:
+            g = self.groups
+            return (lambda t: t.reshape(n, g, c // g, *t.shape[2:]).transpose(1, 2),
+                    lambda t: t.transpose(1, 2).reshape(n, c, *t.shape[3:]))
+        return (lambda t: t), (lambda t: t)
+
+    def _accumulate_update(self, x_padded, u, weight):
+        arrange, restore = self._arrangement(u)
+        arranged = arrange(u)
+        self.competition.check(arranged.shape[1])
+        y = restore(self.competition(arranged, _Context(self, x_padded, weight, arrange)))
+        if self.update_via == "surrogate":
+            delta = surrogate_update(x_padded, self._weight4d(), y, self.rule.name,
+                                     self.stride, self.dilation, self.groups)
+        else:
+            r, s = self.rule(y, u)
+            if r.shape[-2:] != u.shape[-2:]:
+                delta = hebbian_term_broadcast(x_padded, r, weight.shape)
+            else:
+                delta = hebbian_term(x_padded, r, weight.shape, self.stride, self.dilation, self.groups)
+            decay = self.rule.decay(y, u, s, weight)
+            if decay is not None:
+                delta = delta - decay
+        self.delta_w += normalize_update(delta, self.update_norm)
+        if self._competition_axis() == "channels" and self.groups == 1:
+            self.win_counts += torch.bincount(u.argmax(dim=1).flatten(), minlength=u.shape[1]).to(self.win_counts)
+
+    def learning_rates(self, lr: float | None = None) -> torch.Tensor:
+        """Per-unit learning rates: constant, or SoftHebb's radius rule
+        ``lr_o = lr · (|‖W_o‖ − 1| + 1e-10)^power`` (seed 000 §1.9; Journé et al. 2023)."""
+        lr = self.lr if lr is None else lr
+        weight = self._weight4d()
+        if self.lr_schedule == "constant":
+            return torch.full((weight.shape[0],), lr, device=weight.device, dtype=weight.dtype)
+        distance = (filter_norms(weight.detach(), self.lebesgue_p) - 1).abs()
+        return lr * (distance + 1e-10).pow(self.radius_power)
+
+    def radius(self, p: float | None = None) -> torch.Tensor:
+        """Each unit's weight norm (p = ``lebesgue_p`` by default); SoftHebb drives it to 1."""
+        return filter_norms(self._weight4d().detach(), self.lebesgue_p if p is None else p)
+
+    @torch.no_grad()
+    def apply_update(self, lr: float | None = None) -> None:
+        """``W ← W + lr_o · ΔW`` directly (no optimiser), then the projections; clears ``delta_w``."""
+        rates = self.learning_rates(lr)
+        weight = self._weight4d()
+        weight.add_(rates.view(-1, 1, 1, 1) * self.delta_w)
+        self.delta_w.zero_()
+        self.after_step()
+
+    @torch.no_grad()
+    def hebbian_grad(self, alpha: float = 1.0) -> None:
+        """Write the update into ``weight.grad`` for a torch optimiser (which then *descends* it):
+
+            grad = −α · ΔW_scaled                      (no backprop gradient present)
+            grad = (1 − α) · grad_BP − α · ΔW_scaled   (after ``loss.backward()``)
+
+        α = 1 is purely Hebbian, α = 0 purely backprop. ``ΔW_scaled`` carries the per-unit factor of
+        the radius schedule, so the optimiser's lr plays the role of ``lr``. Call
+        :meth:`after_step` after ``optimizer.step()``.
+        """
+        if not 0 <= alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+        scale = self.learning_rates(1.0).view(-1, 1, 1, 1)
+        hebb = -alpha * (scale * self.delta_w).view_as(self.weight)
+        self.weight.grad = hebb if self.weight.grad is None else (1 - alpha) * self.weight.grad + hebb
+        self.delta_w.zero_()
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Projections after a weight change (Dale, pruning mask, renormalisation) and the guard
+        against NaN or exploding weights."""
+        weight = self._weight4d()
+        if self.dale == "abs":
+            weight.abs_()
+        elif self.dale == "relu":
+            weight.clamp_(min=0)
+        if self.mask is not None:
+            weight.mul_(self.mask)
+        if self.renormalize:
+            weight.copy_(normalize_filters(weight))
+        self.num_updates += 1
+        self._steps_since_check = getattr(self, "_steps_since_check", 0) + 1
+        if self.check_every and self._steps_since_check >= self.check_every:  # no host sync in between
+            self._steps_since_check = 0
+            self.check_finite()
+
+    def check_finite(self) -> None:
+        """Raise :class:`HebbianDivergenceError` naming the layer and step if the weights are
+        non-finite or larger than ``explode_threshold``."""
+        weight = self.weight.detach()
+        finite = bool(torch.isfinite(weight).all())
+        peak = float(weight.abs().max()) if finite else float("nan")
+        limit = self.explode_threshold
+        if not finite or (limit is not None and peak > limit):
+            what = "became non-finite (NaN/inf)" if not finite else f"exploded (max |W| = {peak:.3g} > {limit:g})"
+            raise HebbianDivergenceError(
+                f"layer {self.name or type(self).__name__!r}: weights {what} at update step "
+                f"{int(self.num_updates)}; try a smaller lr, update_norm='global_max', or a rule with a "
+                f"decay term (instar, oja, softhebb)")
+
+    def reset_statistics(self) -> None:
+        self.win_counts.zero_()
+
+    def _common_repr(self) -> str:
+        parts = [f"activation={self.activation!r}", f"lr={self.lr:g}"]
+        if self.lr_schedule != "constant":
+            parts.append(f"lr_schedule={self.lr_schedule!r}, radius_power={self.radius_power:g}")
+        parts.append(f"update_norm={self.update_norm!r}")
+        for flag in ("dale", "weight_norm", "renormalize"):
+            if getattr(self, flag):
+                parts.append(f"{flag}={getattr(self, flag)!r}")
+        if self.presynaptic is not None:
+            parts.append(f"presynaptic={self.presynaptic}")
+        if self.lebesgue_p != 2:
+            parts.append(f"lebesgue_p={self.lebesgue_p:g}")
+        if self.mask is not None:
+            parts.append(f"pruned={1 - float(self.mask.mean()):.2f}")
+        if self.update_via != "direct":
+            parts.append(f"update_via={self.update_via!r}")
+        return ", ".join(parts)
+
+
+class HebbianConv2d(_HebbianBase):
+    """A 2-D convolution (no bias) whose weights learn with a local Hebbian rule.
+
+    Example: ``HebbianConv2d(3, 96, 5, padding=2, rule="softhebb", competition={"name": "soft_wta",
+    "temperature": 1.0}, lr_schedule="radius", lr=0.08)``.
+
+    Args (beyond ``nn.Conv2d``'s ``in_channels, out_channels, kernel_size, stride, padding, dilation,
+    groups, padding_mode``):
+        rule: one of :func:`hebblib.available_rules` (a name, ``{"name": ..., **options}`` or a module).
+        competition: one of :func:`hebblib.available_competitions`, likewise.
+        activation: ``'dot'`` (u = W·x), ``'cosine'`` (u = cos(W, x)) or ``'cosine_per_tap'`` (the
+            original code's normalisation over input channels at each tap; in a depthwise layer it
+            reduces to sign(W)).
+        competition_over: ``'channels'`` (units at one position compete), ``'space'`` (positions of one
+            channel compete) or ``'auto'`` (space for depthwise layers).
+        lr, lr_schedule (``'constant'``/``'radius'``), radius_power: see :meth:`learning_rates`.
+        update_norm: ``'global_max'`` (ΔW / max|ΔW| over the layer), ``'per_filter'`` or ``'none'``.
+        surround: ``{"size": 5, "sigma_e": 1.2, "sigma_i": 1.4}`` for DoG lateral inhibition, or None.
+        presynaptic: ``{"kind": 'lp_norm'|'softmax'|'linear', "dim": 'spatial'|'input'|'output'|'global'}``.
+        dale: True/``'abs'`` or ``'relu'``: non-negative effective weights (Dale's principle).
+        weight_norm: use W/‖W‖ in the forward pass. lebesgue_p: Krotov–Hopfield p-norm currents.
+        init: ``'softhebb'``, ``'kaiming_uniform'``, ``'normal'``, ``'unit_norm'``.
+        prune_fraction: fraction of weights fixed at zero by a random mask (Miconi).
+        renormalize: rescale each unit to norm 1 after every update (Miconi).
+        update_via: ``'direct'`` or ``'surrogate'`` (autograd on Miconi's surrogate loss).
+        explode_threshold: max |W| allowed before training stops with an error (None: no limit).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, padding_mode: str = "zeros", *, rule="instar", competition="hard_wta",
+                 activation: str = "dot", competition_over: str = "auto", lr: float = 0.1,
+                 lr_schedule: str = "constant", radius_power: float = 0.5, update_norm: str = "global_max",
+                 surround=None, presynaptic=None, dale=False, weight_norm: bool = False,
+                 lebesgue_p: float = 2.0, init: str = "softhebb", prune_fraction: float = 0.0,
+                 renormalize: bool = False, update_via: str = "direct", explode_threshold: float | None = 1e6,
+                 check_every: int = 1, name: str | None = None, generator: torch.Generator | None = None):
+        super().__init__()
+        for arg, value in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
+                             f"divisible by groups ({groups})")
+        check_choice("padding_mode", padding_mode, PADDING_MODES)
+        if isinstance(padding, str):
+            raise ValueError(f"padding must be an int or a pair of ints, got {padding!r}")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
+        self.padding, self.dilation, self.padding_mode = _pair(padding), _pair(dilation), padding_mode
+        self.competition_over = competition_over
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, *self.kernel_size))
+        self._setup(out_channels, in_channels // groups, self.kernel_size, rule=rule, competition=competition,
+                    activation=activation, competition_over=competition_over, lr=lr, lr_schedule=lr_schedule,
+                    radius_power=radius_power, update_norm=update_norm, surround=surround,
+                    presynaptic=presynaptic, dale=dale, weight_norm=weight_norm, lebesgue_p=lebesgue_p,
+                    init=init, prune_fraction=prune_fraction, renormalize=renormalize, update_via=update_via,
+                    explode_threshold=explode_threshold, check_every=check_every, name=name,
+                    generator=generator)
+        if competition_over == "channels" or (competition_over == "auto" and self._competition_axis() == "channels"):
+            self.competition.check(out_channels // groups)
+
+    def _weight4d(self):
+        return self.weight
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        ph, pw = self.padding
+        if ph == 0 and pw == 0:
+            return x
+        mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+        return F.pad(x, [pw, pw, ph, ph], mode=mode)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), "
+                             f"got {tuple(x.shape)}")
+        return self._forward4d(self.pad(x))
+
+    def extra_repr(self) -> str:
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+             f"padding={self.padding}")
+        if self.padding_mode != "zeros":
+            s += f", padding_mode={self.padding_mode!r}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        return s + ", " + self._common_repr()
+
+
+class HebbianLinear(_HebbianBase):
+    """A fully connected layer (no bias) whose weights learn with a local Hebbian rule; the same
+    rules, competitions and options as :class:`HebbianConv2d` (surround excepted), for inputs (N, in)."""
+
+    def __init__(self, in_features: int, out_features: int, *, rule="instar", competition="hard_wta",
+                 activation: str = "dot", lr: float = 0.1, lr_schedule: str = "constant",
+                 radius_power: float = 0.5, update_norm: str = "global_max", presynaptic=None, dale=False,
+                 weight_norm: bool = False, lebesgue_p: float = 2.0, init: str = "softhebb",
+                 prune_fraction: float = 0.0, renormalize: bool = False, update_via: str = "direct",
+                 explode_threshold: float | None = 1e6, check_every: int = 1, name: str | None = None,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        for arg, value in (("in_features", in_features), ("out_features", out_features)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg} must be a positive int, got {value!r}")
+        self.in_features, self.out_features = in_features, out_features
+        self.in_channels, self.out_channels, self.groups = in_features, out_features, 1
+        self.kernel_size, self.stride, self.padding, self.dilation = (1, 1), (1, 1), (0, 0), (1, 1)
+        self.competition_over = "channels"
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        self._setup(out_features, in_features, (1, 1), rule=rule, competition=competition, activation=activation,
+                    competition_over="channels", lr=lr, lr_schedule=lr_schedule, radius_power=radius_power,
+                    update_norm=update_norm, surround=None, presynaptic=presynaptic, dale=dale,
+                    weight_norm=weight_norm, lebesgue_p=lebesgue_p, init=init, prune_fraction=prune_fraction,
+                    renormalize=renormalize, update_via=update_via, explode_threshold=explode_threshold,
+                    check_every=check_every, name=name, generator=generator)
+        self.competition.check(out_features)
+
+    def _weight4d(self):
+        return self.weight.view(self.out_features, self.in_features, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"HebbianLinear expects input of shape (N, {self.in_features}), got {tuple(x.shape)}")
+        return self._forward4d(x[:, :, None, None]).flatten(1)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, " + self._common_repr()

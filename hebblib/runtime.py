@@ -1,0 +1,56 @@
+"""Device, seed and quick-mode helpers shared by the library and every chapter."""
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+QUICK_ENV = "HEBBLIB_QUICK"
+
+
+def is_quick() -> bool:
+    """True when ``HEBBLIB_QUICK`` is set to a true value (1, true, yes): small data, few epochs."""
+    return os.environ.get(QUICK_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def quick_or(full, quick):
+    """Pick the quick-mode value when ``HEBBLIB_QUICK=1``, else the full one."""
+    return quick if is_quick() else full
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """CUDA when present (or asked for), else CPU. An unknown or unavailable device is a clear error."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type not in {"cpu", "cuda", "mps"}:
+        raise ValueError(f"unknown device {device!r}; valid choices: 'auto', 'cpu', 'cuda'")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no CUDA GPU; use 'cpu' or 'auto'")
+    return dev
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
+    """Seed Python, NumPy and torch; on CPU the runs are then bit-for-bit repeatable.
+
+    Returns a ``torch.Generator`` seeded with ``seed`` for code that wants its own stream.
+    """
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+    return torch.Generator().manual_seed(seed)
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """One line naming the device, for notebooks and result files."""
+    device = get_device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

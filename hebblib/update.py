@@ -1,0 +1,55 @@
+"""The vectorised Hebbian update of a convolutional layer.
+
+For weights W (out, in/groups, kh, kw), an input x that is already padded, and per-position factors
+r and s shaped like the layer's output (N, out, H', W'):
+
+    ΔW[o, c, i, j] = Σ_{n,h,w} r[n,o,h,w] · x[n, c, h·stride + i·dilation, w·stride + j·dilation]
+                     − (Σ_{n,h,w} s[n,o,h,w]) · W[o, c, i, j]
+
+The first term is exactly the gradient of ``Σ r ⊙ conv2d(x, W)`` with respect to W, which PyTorch
+computes with one call (``torch.nn.grad.conv2d_weight``, the transposed-convolution trick of
+FastHebb / SoftHebb); there is no loop over channels, positions or samples.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.nn.grad import conv2d_weight
+
+from .errors import check_choice
+
+UPDATE_NORMS = ("global_max", "per_filter", "none")
+
+
+def hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1, dilation=1, groups=1) -> torch.Tensor:
+    """``Σ_{n,p} r[n,o,p] · x_patch[n,p]`` for every (o, c, i, j), as one convolution."""
+    return conv2d_weight(x, weight_shape, r, stride=stride, padding=0, dilation=dilation, groups=groups)
+
+
+def hebbian_term_broadcast(x: torch.Tensor, r: torch.Tensor, weight_shape) -> torch.Tensor:
+    """The Hebbian term when ``r`` is larger than the layer's output grid (the original statistical
+    mode's double padding): the correlation is taken at the offsets that fit and broadcast over the
+    kernel, reproducing the original's spatially uniform update."""
+    term = F.conv2d(x.transpose(0, 1), r.transpose(0, 1)).transpose(0, 1)
+    return term.expand(weight_shape).contiguous() if term.shape[-2:] != weight_shape[-2:] else term
+
+
+def unfold_hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1, dilation=1) -> torch.Tensor:
+    """Naive reference: explicit patches with ``F.unfold`` and one matrix product (groups=1 only).
+    Used as the baseline in benchmarks; slower and much hungrier for memory."""
+    out_ch, in_ch, kh, kw = weight_shape
+    patches = F.unfold(x, (kh, kw), dilation=dilation, stride=stride)  # (N, in·kh·kw, L)
+    r_flat = r.flatten(2)  # (N, out, L)
+    return torch.einsum("nol,nkl->ok", r_flat, patches).view(weight_shape)
+
+
+def normalize_update(delta: torch.Tensor, mode: str = "global_max") -> torch.Tensor:
+    """Scale an update so its largest entry is 1: over the whole layer (``global_max``, Nimmo),
+    per unit (``per_filter``, Krotov–Hopfield conv), or not at all (``none``)."""
+    check_choice("update_norm", mode, UPDATE_NORMS)
+    if mode == "none":
+        return delta
+    if mode == "global_max":
+        return delta / (delta.abs().max() + 1e-30)
+    peak = delta.abs().reshape(delta.shape[0], -1).amax(dim=1)
+    return delta / (peak.view(-1, *([1] * (delta.dim() - 1))) + 1e-30)
