@@ -1,0 +1,69 @@
+"""Small helpers that keep the chapter notebooks thin: set-up, exercise checks, result lines, widgets."""
+from __future__ import annotations
+
+import math
+import platform
+from typing import Callable
+
+import torch
+
+from .runtime import describe_device, get_device, is_quick, seed_everything
+
+
+def setup(seed: int = 0, device=None) -> torch.device:
+    """Seed everything, pick the device, set the figure style; prints one line on what was chosen."""
+    import matplotlib.pyplot as plt
+
+    seed_everything(seed)
+    device = get_device(device)
+    plt.rcParams.update({"figure.dpi": 90, "axes.spines.top": False, "axes.spines.right": False})
+    mode = "quick mode (HEBBLIB_QUICK=1: small real subset, short runs)" if is_quick() else "full mode"
+    print(f"hebblib on {describe_device(device)}, torch {torch.__version__}, python "
+          f"{platform.python_version()}; {mode}; seed {seed}")
+    return device
+
+
+class ExerciseNotDone(NotImplementedError):
+    """Raised by an exercise function that still contains its placeholder."""
+
+
+def todo(message: str = "replace this line with your code"):
+    """Placeholder inside exercise functions: ``return todo()``."""
+    raise ExerciseNotDone(message)
+
+
+def check_exercise(name: str, attempt: Callable, solution: Callable, cases, atol: float = 1e-5) -> Callable:
+    """Compare a student's function with the reference solution on ``cases`` (a list of argument
+    tuples). Prints a visible verdict and returns the function to use from here on: the student's
+    if it is right, else the solution (so the rest of the notebook still runs)."""
+    try:
+        for args in cases:
+            got, want = attempt(*args), solution(*args)
+            if not torch.allclose(torch.as_tensor(got, dtype=torch.float64),
+                                  torch.as_tensor(want, dtype=torch.float64), atol=atol):
+                print(f"✗ {name}: not yet — for the case {_short(args)} you return {_short(got)}, "
+                      f"expected {_short(want)}. Using the reference solution below.")
+                return solution
+    except ExerciseNotDone:
+        print(f"… {name}: not attempted yet; using the reference solution so the notebook runs on.")
+        return solution
+    print(f"✓ {name}: correct on {len(cases)} test cases.")
+    return attempt
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value.tolist() if isinstance(value, torch.Tensor) else value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def report(label: str, measured: float, published: float | None = None, source: str = "",
+           note: str = "") -> str:
+    """One line: the measured number beside the published one (percentages)."""
+    line = f"{label}: measured {measured:.1f}%"
+    if published is not None and not math.isnan(published):
+        line += f" | published {published:.1f}%" + (f" ({source})" if source else "")
+        line += f" | difference {measured - published:+.1f} points"
+    if note:
+        line += f" — {note}"
+    print(line)
+    return line
