@@ -1,0 +1,131 @@
+"""Where the data lives, and loading the full CIFAR-10 as uint8 tensors.
+
+The data root is, in this order: the ``root`` argument, the ``HEBBLIB_DATA`` environment variable, or the
+``data/`` folder of the repository. Under it torchvision's layout is expected::
+
+    <root>/cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta
+
+(the "python version" of CIFAR-10, Krizhevsky 2009, https://www.cs.toronto.edu/~kriz/cifar.html).
+"""
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from pathlib import Path
+
+import torch
+
+DATA_ENV = "HEBBLIB_DATA"
+CIFAR10_FOLDER = "cifar-10-batches-py"
+CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar.html"
+
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+# Per-channel statistics of the 50,000 training images on the [0, 1] scale (R, G, B), computed with
+# float64 from the official files; on the 0-255 scale: mean 125.31 / 122.95 / 113.87, std 62.99 / 62.09 / 66.70.
+# (std is the population std over all N*H*W pixels of a channel; tests/test_data.py recomputes both.)
+CIFAR10_MEAN = (0.491400, 0.482158, 0.446531)
+CIFAR10_STD = (0.247032, 0.243485, 0.261588)
+
+# Roots where a download was tried and failed in this process: don't wait on the network twice.
+_FAILED_DOWNLOADS: set[str] = set()
+
+
+class CIFAR10NotFoundError(FileNotFoundError):
+    """The CIFAR-10 files are not under the data root and could not be downloaded."""
+
+
+def repo_root() -> Path:
+    """The folder that holds the ``hebblib`` package (the repository, for an editable install)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The data root: ``root`` if given, else ``$HEBBLIB_DATA``, else ``<repo>/data``."""
+    if root is not None:
+        return Path(root).expanduser()
+    env = os.environ.get(DATA_ENV, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return repo_root() / "data"
+
+
+def missing_cifar10_files(root: str | os.PathLike | None = None) -> list[str]:
+    """Names of the expected CIFAR-10 files that are not under ``<root>/cifar-10-batches-py/``."""
+    folder = data_root(root) / CIFAR10_FOLDER
+    return [name for name in CIFAR10_FILES if not (folder / name).is_file()]
+
+
+def cifar10_available(root: str | os.PathLike | None = None) -> bool:
+    """True when every CIFAR-10 file is present under the data root (their md5s are checked on load)."""
+    return not missing_cifar10_files(root)
+
+
+def _not_found_message(root: Path, problem: str) -> str:
+    return (
+        f"CIFAR-10 not found: {problem}.\n"
+        f"  searched data root: {root}\n"
+        f"  expected folder:    {root / CIFAR10_FOLDER}/\n"
+        f"  expected files:     data_batch_1 .. data_batch_5, test_batch, batches.meta\n"
+        f"How to get it: download the 'CIFAR-10 python version' from {CIFAR10_URL} and unpack it under "
+        f"the data root (it creates {CIFAR10_FOLDER}/), or point hebblib at an existing copy with "
+        f"the environment variable {DATA_ENV}=<folder> or the argument root=<folder>. "
+        f"For quick offline runs, load_cifar(source='subset') uses the small subset shipped in data/."
+    )
+
+
+def _try_download(root: Path, timeout_s: float = 30.0) -> None:
+    """Ask torchvision to download and unpack CIFAR-10 into ``root``; any failure is swallowed."""
+    import torchvision
+
+    key = str(root)
+    if key in _FAILED_DOWNLOADS:
+        return
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout_s)  # a firewalled machine should fail fast, not hang
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+    except Exception:  # no network, read-only root, corrupted archive...: reported by the caller
+        _FAILED_DOWNLOADS.add(key)
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_cifar10(root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read one split with torchvision (md5-checked), as uint8 N x 3 x 32 x 32 and int64 N. Cached."""
+    import torchvision
+
+    dataset = torchvision.datasets.CIFAR10(root, train=train, download=False)
+    images = torch.from_numpy(dataset.data).permute(0, 3, 1, 2).contiguous()  # NHWC -> NCHW
+    labels = torch.as_tensor(dataset.targets, dtype=torch.int64)
+    return images, labels
+
+
+def load_cifar10(
+    train: bool = True, root: str | os.PathLike | None = None, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The full CIFAR-10 split: ``images`` uint8 N x 3 x 32 x 32 (CHW, 0-255) and ``labels`` int64 N.
+
+    N is 50,000 for ``train=True`` and 10,000 otherwise, in the order of the official files. When the
+    files are missing and ``download`` is true, one download is tried; if the data is still missing a
+    :class:`CIFAR10NotFoundError` says where it looked and how to get the files. Loaded arrays are cached
+    in the process, so calling this again is cheap; the caller gets its own copy.
+    """
+    root_path = data_root(root).resolve()
+    if not cifar10_available(root_path) and download:
+        _try_download(root_path)
+    missing = missing_cifar10_files(root_path)
+    if missing:
+        raise CIFAR10NotFoundError(_not_found_message(root_path, "missing " + ", ".join(missing))) from None
+    try:
+        images, labels = _read_cifar10(str(root_path), bool(train))
+    except RuntimeError:  # torchvision: "Dataset not found or corrupted"
+        raise CIFAR10NotFoundError(
+            _not_found_message(root_path, "the files are there but fail torchvision's md5 check")
+        ) from None
+    return images.clone(), labels.clone()
