@@ -64,12 +64,19 @@ def load_subset(train: bool = True, with_indices: bool = False):
     With ``with_indices=True`` a third tensor gives each image's position in the full split.
     """
     path = subset_path()
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"the shipped CIFAR-10 subset is missing: expected {path}. It is part of the repository; "
-            f"restore it with git, or rebuild it from the full data with `python scripts/make_subset.py`."
-        )
-    images, labels, indices = _read_subset(str(path), "train" if train else "test")
+    if path.is_file():
+        images, labels, indices = _read_subset(str(path), "train" if train else "test")
+    else:  # installed without the repository (e.g. pip on Colab): apply the same rule to the full data
+        try:
+            full_images, full_labels = load_cifar10(train)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"the shipped CIFAR-10 subset is missing (expected {path}) and the full data to rebuild it "
+                f"from is not available either. Clone the repository, or put CIFAR-10 under "
+                f"{data_root().resolve()} (or set {DATA_ENV})."
+            ) from None
+        indices = torch.from_numpy(first_per_class(full_labels.numpy(), SUBSET_PER_CLASS["train" if train else "test"]))
+        images, labels = full_images[indices], full_labels[indices]
     out = (images.clone(), labels.clone(), indices.clone())
     return out if with_indices else out[:2]
 
