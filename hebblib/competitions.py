@@ -18,9 +18,15 @@ from .errors import check_positive, choice_error
 
 def winner_mask(u: torch.Tensor, k: int = 1) -> torch.Tensor:
     """1 for the ``k`` largest entries along dim 1, else 0. With k=1 ties go to the lowest index."""
-    if k == 1:
-        return F.one_hot(u.argmax(dim=1), u.shape[1]).movedim(-1, 1).to(u.dtype)
-    return torch.zeros_like(u).scatter_(1, u.topk(k, dim=1).indices, 1.0)
+    winners = u.argmax(dim=1, keepdim=True) if k == 1 else u.topk(k, dim=1).indices
+    return torch.zeros_like(u).scatter_(1, winners, 1.0)
+
+
+def sign_flip_losers(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """``values ⊙ s`` with ``s = +1`` at the most active unit of ``u`` and ``−1`` elsewhere
+    (computed in place on a negated copy: no mask tensor is built)."""
+    winner = u.argmax(dim=1, keepdim=True)
+    return values.neg().scatter_(1, winner, values.gather(1, winner))
 
 
 class Competition(nn.Module):
@@ -67,8 +73,9 @@ class HardWTA(Competition):
         return self.k
 
     def forward(self, u, ctx=None):
-        mask = winner_mask(u, self.k)
-        return mask if self.binary else u * mask
+        winners = u.argmax(dim=1, keepdim=True) if self.k == 1 else u.topk(self.k, dim=1).indices
+        kept = torch.ones_like(winners, dtype=u.dtype) if self.binary else u.gather(1, winners)
+        return torch.zeros_like(u).scatter_(1, winners, kept)
 
     def extra_repr(self):
         return f"k={self.k}, binary={self.binary}"
@@ -93,7 +100,7 @@ class AntiHebbianWTA(Competition):
         return 2
 
     def forward(self, u, ctx=None):
-        return u * (2 * winner_mask(u) - 1)
+        return sign_flip_losers(u, u)
 
 
 class SoftWTA(Competition):
@@ -122,9 +129,7 @@ class SoftWTA(Competition):
 
     def forward(self, u, ctx=None):
         q = torch.softmax(u / self.temperature, dim=1)
-        if not self.anti_hebbian:
-            return q
-        return q * (2 * winner_mask(u) - 1)
+        return sign_flip_losers(q, u) if self.anti_hebbian else q
 
     def extra_repr(self):
         return f"temperature={self.temperature:g}, anti_hebbian={self.anti_hebbian}"
@@ -274,7 +279,7 @@ class AdaptiveThreshold(Competition):
         shifted = u - theta
         mask = winner_mask(shifted, self.k)
         y = mask if self.binary else shifted * mask
-        firing_rate = mask.transpose(0, 1).reshape(units, -1).mean(dim=1)
+        firing_rate = mask.mean(dim=[d for d in range(mask.dim()) if d != 1])
         self.threshold += self.rate * (firing_rate - self.k / units)
         return y
 

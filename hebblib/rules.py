@@ -23,6 +23,11 @@ from torch import nn
 from .errors import choice_error
 
 
+def sum_per_unit(t: torch.Tensor) -> torch.Tensor:
+    """Σ over every dimension but the units' (dim 1): the batch and all positions."""
+    return t.sum(dim=[d for d in range(t.dim()) if d != 1])
+
+
 class Rule(nn.Module):
     name = "base"
 
@@ -36,8 +41,7 @@ class Rule(nn.Module):
         """The decay term ``(Σ_{n,p} s[n,o,p]) · W[o]``, shaped like ``weight`` (None: no decay)."""
         if s is None:
             return None
-        per_unit = s.transpose(0, 1).reshape(s.shape[1], -1).sum(dim=1)
-        return per_unit.view(-1, *([1] * (weight.dim() - 1))) * weight
+        return sum_per_unit(s).view(-1, *([1] * (weight.dim() - 1))) * weight
 
 
 class Hebb(Rule):
@@ -123,7 +127,7 @@ class BCM(Rule):
         units = y.shape[1]
         if self.theta.numel() != units:
             self.theta = torch.full((units,), self.theta_init, device=y.device, dtype=y.dtype)
-        mean_sq = (y * y).transpose(0, 1).reshape(units, -1).mean(dim=1)
+        mean_sq = sum_per_unit(y * y) / (y.numel() // units)
         self.theta.mul_(1 - self.theta_rate).add_(self.theta_rate * mean_sq)
         theta = self.theta.view(1, units, *([1] * (y.dim() - 2)))
         return y * (y - theta), None
