@@ -24,3 +24,13 @@ __all__ = [
     "available_rules", "available_competitions", "dog_kernel",
     "get_device", "seed_everything", "is_quick", "quick_or", "describe_device",
 ]
+
+# Networks, presets and the training pipeline (imported after __version__: training reads it).
+from .networks import HebbianNet, available_architectures, build_network  # noqa: E402
+from .presets import get_preset, list_presets  # noqa: E402
+from .training import reproduce, run_preset, train_hebbian  # noqa: E402
+
+__all__ += [
+    "HebbianNet", "available_architectures", "build_network", "get_preset", "list_presets",
+    "reproduce", "run_preset", "train_hebbian",
+]

@@ -1,0 +1,174 @@
+"""Phase 2 and 3 of the protocol: frozen features, computed once, and the supervised head.
+
+The Hebbian blocks are frozen after phase 1, so their features never change: they are computed once per
+image (and once more for its mirror image, for flip augmentation) and cached on the device, in float16
+by default (a 45,000 × 24,576 cache of both orientations is 4.4 GB). The linear head (Dropout(0.5) +
+Linear, Adam) then trains on the cache, which is exactly what training it on images with random flips
+would do, at a fraction of the cost. The backprop baseline instead trains the whole network on images.
+
+No per-batch host synchronisation: losses and correct counts accumulate on the device and are read
+once per epoch.
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .errors import HebbianDivergenceError, check_choice
+
+SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
+SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of the base lr in epoch ``epoch`` (counting from 0).
+
+    * ``constant``: 1.
+    * ``nimmo_step``: ``0.5 ** max(0, (epoch − 10) // 2)``, the 2025 code's LambdaLR (spec nimmo-thesis §3.3):
+      ×1 for epochs 0–11, then halved every two epochs.
+    * ``softhebb_step``: halved at 20, 35, 50, 60, 70, 80 and 90 % of the epochs (SoftHebb's CustomStepLR).
+    """
+    check_choice("schedule", schedule, SCHEDULES)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "nimmo_step":
+        return 0.5 ** max(0, (epoch - 10) // 2)
+    steps = {int(epochs * r) for r in SOFTHEBB_STEPS}
+    return 0.5 ** sum(1 for s in steps if s <= epoch)
+
+
+@torch.no_grad()
+def extract_features(model, data, *, batch_size: int = 500, flip: bool = False, dtype=torch.float16,
+                     progress: bool = True, desc: str = "features") -> torch.Tensor:
+    """``model.features`` of every image of ``data`` (eval mode, no Hebbian update), on the data's device.
+
+    ``flip=True`` mirrors every image first (before normalisation, as the training-time augmentation).
+    float16 values beyond its range fall back to bfloat16 (same range as float32) with a warning.
+    """
+    model.eval()
+    n, device = len(data), data.device
+    out = torch.empty(n, model.num_features, dtype=dtype, device=device)
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    fits = torch.ones((), dtype=torch.bool, device=device)
+    for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
+        index = slice(start, min(start + batch_size, n))
+        mirror = torch.ones(index.stop - start, dtype=torch.bool, device=device) if flip else None
+        x, _ = data.get(index, mirror)
+        feats = model.features(x)
+        out[index] = feats.to(dtype)
+        finite &= torch.isfinite(feats).all()
+        fits &= torch.isfinite(out[index]).all()
+    if not bool(finite):  # one host sync per split, after the loop
+        raise HebbianDivergenceError(f"{desc}: the frozen network produced non-finite features (NaN/inf); "
+                                     f"its weights are too large or diverged")
+    if not bool(fits):
+        warnings.warn(f"{desc}: features exceed the float16 range; caching them as bfloat16 instead")
+        return extract_features(model, data, batch_size=batch_size, flip=flip, dtype=torch.bfloat16,
+                                progress=progress, desc=desc)
+    return out
+
+
+@torch.no_grad()
+def _correct_on_features(head, features, labels, batch_size: int = 4096) -> torch.Tensor:
+    correct = torch.zeros((), dtype=torch.long, device=features.device)
+    for start in range(0, len(features), batch_size):
+        logits = head(features[start:start + batch_size].float())
+        correct += (logits.argmax(1) == labels[start:start + batch_size]).sum()
+    return correct
+
+
+def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
+                       schedule: str = "nimmo_step", augment: bool = True, generator=None,
+                       progress: bool = True, desc: str = "classifier") -> list[dict]:
+    """Train ``head`` (an ``nn.Module`` such as ``Sequential(Dropout, Linear)``) on cached features.
+
+    ``train`` is ``(features, labels)`` or ``(features, labels, mirrored_features)``; with ``augment`` and
+    mirrored features, each sample is drawn mirrored with probability 1/2 every epoch. ``val`` and ``test``
+    are ``(features, labels)``. Returns one record per epoch: ``epoch``, ``lr``, ``train_loss``,
+    ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %).
+    """
+    feats, labels = train[0], train[1]
+    mirrored = train[2] if len(train) > 2 else None
+    n, device = len(feats), feats.device
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    rng_device = generator.device if generator is not None else device
+    history = []
+    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+        rate = lr * lr_factor(schedule, epoch, epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        head.train()
+        order = torch.randperm(n, generator=generator, device=rng_device).to(device)
+        flips = None
+        if augment and mirrored is not None:
+            flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(device)
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            x = feats[index]
+            if flips is not None:
+                x = torch.where(flips[index].unsqueeze(1), mirrored[index], x)
+            logits = head(x.float())
+            loss = F.cross_entropy(logits, labels[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(index)
+            correct += (logits.argmax(1) == labels[index]).sum()
+        head.eval()
+        val_correct = _correct_on_features(head, *val)
+        test_correct = _correct_on_features(head, *test)
+        history.append(_record(epoch, rate, loss_sum, correct, n, val_correct, len(val[0]), test_correct,
+                               len(test[0])))
+    return history
+
+
+def _record(epoch, rate, loss_sum, correct, n, val_correct, n_val, test_correct, n_test) -> dict:
+    # One host sync per epoch: everything is read together.
+    loss, train_c, val_c, test_c = torch.stack([loss_sum.float(), correct.float(), val_correct.float(),
+                                                test_correct.float()]).tolist()
+    return {"epoch": epoch + 1, "lr": rate, "train_loss": loss / n, "train_acc": 100.0 * train_c / n,
+            "val_acc": 100.0 * val_c / max(n_val, 1), "test_acc": 100.0 * test_c / max(n_test, 1)}
+
+
+@torch.no_grad()
+def _correct_on_images(model, data, batch_size: int = 500) -> torch.Tensor:
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=data.device)
+    for x, y in data.batches(batch_size, shuffle=False, augment=False):
+        correct += (model(x).argmax(1) == y).sum()
+    return correct
+
+
+def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
+                     schedule: str = "nimmo_step", augment: bool = True, generator=None, progress: bool = True,
+                     desc: str = "backprop") -> list[dict]:
+    """Train the whole ``model`` by backprop on the images of ``train`` (a ``DeviceDataset``) with Adam;
+    evaluate on ``val`` and ``test`` after every epoch. Returns records as :func:`train_linear_probe`."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    n, device = len(train), train.device
+    history = []
+    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+        rate = lr * lr_factor(schedule, epoch, epochs)
+        for group in optimizer.param_groups:
+            group["lr"] = rate
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        batches = train.batches(batch_size, shuffle=True, augment=augment, generator=generator)
+        for x, y in tqdm(batches, total=-(-n // batch_size), desc=f"{desc} epoch {epoch + 1}", disable=not progress,
+                         leave=False):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+        val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
+        history.append(_record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test)))
+    return history

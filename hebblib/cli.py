@@ -1,0 +1,126 @@
+"""Command line: ``python -m hebblib list-presets`` and ``python -m hebblib reproduce --preset NAME``.
+
+Exit status: 0 success; 1 the training diverged; 2 a usage error (unknown preset, missing data, no such
+device); 130 interrupted (re-run the same command to resume from the last completed phase).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .presets import PRESETS, get_preset, list_presets
+from .results import default_out, format_accuracy
+
+MEASURES = (("max_test_acc", "max over epochs (the README's measure)"),
+            ("final_test_acc", "final epoch"),
+            ("test_acc_at_best_val", "at the best-validation epoch"))
+
+
+def preset_table() -> str:
+    """One line per preset: name, published accuracy, architecture, source."""
+    lines = [f"{'preset':<15} {'published':>9}  {'architecture':<19} source"]
+    for name in list_presets():
+        p = PRESETS[name]
+        published = f"{p['published']:.1f} %" if p.get("published") is not None else "—"
+        lines.append(f"{name:<15} {published:>9}  {p['architecture']:<19} {p['source']}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m hebblib",
+                                     description="Hebbian CNNs: presets and reproduction runs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("list-presets", help="list the presets with their published accuracy and source")
+    rep = commands.add_parser("reproduce", help="train and evaluate a preset; print the measured number beside "
+                                                "the published one")
+    rep.add_argument("--preset", required=True, help="a name from `list-presets`")
+    rep.add_argument("--seeds", type=int, default=1, help="number of seeds (mean ± std when > 1); default 1")
+    rep.add_argument("--first-seed", type=int, default=0, help="the first seed; default 0")
+    rep.add_argument("--data", metavar="ROOT", default=None,
+                     help="folder holding cifar-10-batches-py/ (default: $HEBBLIB_DATA, else data/)")
+    rep.add_argument("--source", choices=("auto", "full", "subset"), default="auto",
+                     help="full CIFAR-10, the shipped subset, or auto (full when present, else the subset)")
+    rep.add_argument("--quick", action="store_true", help="the shipped subset and at most 3 classifier epochs")
+    rep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    rep.add_argument("--original", action="store_true",
+                     help="the original code's behaviour where it produced the published number")
+    rep.add_argument("--out", metavar="DIR", default=None, help=f"runs folder (default {default_out()})")
+    rep.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
+    rep.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
+    rep.add_argument("--epochs", type=int, default=None, help="classifier epochs (default: the preset's)")
+    rep.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints; train again")
+    rep.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
+    rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _error(message: str, code: int = 2) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def _print_run(result: dict) -> None:
+    unsup = result["unsupervised"]
+    speed = f"{unsup['images_per_s']:,.0f} images/s" if unsup.get("images_per_s") else "no Hebbian phase"
+    if unsup.get("resumed_from_checkpoint"):
+        speed = "Hebbian phase resumed from its checkpoint"
+    reused = " (finished earlier; read back)" if result.get("reused") else ""
+    print(f"seed {result['seed']}: final {result['final_test_acc']:.2f} %, at best val (epoch "
+          f"{result['best_val_epoch']}) {result['test_acc_at_best_val']:.2f} %, max {result['max_test_acc']:.2f} %"
+          f"  [{speed}; {result['timings_s']['total']:.0f} s]{reused}")
+
+
+def cmd_reproduce(args) -> int:
+    from .data import CIFAR10NotFoundError
+    from .errors import HebbianDivergenceError
+    from .training import reproduce
+
+    if args.preset not in PRESETS:
+        print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
+        return 2
+    preset = get_preset(args.preset, original=args.original)
+    try:
+        summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
+                            source=args.source, device=args.device, quick=args.quick or None, out=args.out,
+                            limit_train=args.limit_train, limit_test=args.limit_test,
+                            supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
+                            progress=not args.no_progress)
+    except (CIFAR10NotFoundError, FileNotFoundError) as err:
+        return _error(str(err))
+    except HebbianDivergenceError as err:
+        return _error(str(err), 1)
+    except ValueError as err:  # a bad option value: the message names it and the valid choices
+        return _error(str(err))
+    except KeyboardInterrupt:
+        return _error("interrupted; run the same command again to resume from the last completed phase", 130)
+    for result in summary["runs"]:
+        _print_run(result)
+    first = summary["runs"][0]
+    data = first["data"]
+    mode = "original code behaviour" if first["original"] else "corrected behaviour"
+    print(f"\n{args.preset} ({mode}; {data['source']} data: {data['n_train']:,} train / {data['n_val']:,} val / "
+          f"{data['n_test']:,} test; {first['supervised']['epochs']} classifier epochs; "
+          f"{len(summary['runs'])} seed{'s' if len(summary['runs']) > 1 else ''}; {first['device']})")
+    for metric, what in MEASURES:
+        print(f"  measured {format_accuracy(summary, metric):>16}   {what}")
+    published = summary.get("published")
+    print(f"  published {published:.1f} %" if published is not None else "  published: no number",
+          f"  ({summary['source']})")
+    if data["source"] != "full" or first["quick"] or args.limit_train or args.epochs:
+        print("  note: a reduced run (subset, quick mode or limits), not comparable with the published number")
+    print(f"  results: {summary['summary_path']}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list-presets":
+            print(preset_table())
+            return 0
+        return cmd_reproduce(args)
+    except BrokenPipeError:  # output piped into `head`: stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,119 @@
+"""The building blocks of the architectures (spec nimmo-thesis §2, §1.17, §1.18; miconi-lunelli-manzali §1.5).
+
+Every block maps a feature map to a feature map:
+
+    ConvBlock                 pool(act(conv(norm(x))))                       (Nimmo, SoftHebb, Lagani, Miconi)
+    DepthwiseSeparableBlock   pool(act(pw(BN(dw(BN(x))))))                   (no activation between dw and pw)
+    ResidualBlock             Triangle(main(x) + shortcut(x)), then pool     (MobileNet-like inverted bottleneck)
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..activations import Triangle
+
+
+class SampleStandardize(nn.Module):
+    """Per-sample standardisation over all channels and positions (Miconi 2021 §2.3):
+    ``x ← (x − mean_{c,h,w} x) / (std_{c,h,w} x + eps)``."""
+
+    def __init__(self, eps: float = 1e-8):
+        super().__init__()
+        self.eps = float(eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dims = tuple(range(1, x.dim()))
+        return (x - x.mean(dim=dims, keepdim=True)) / (x.std(dim=dims, keepdim=True) + self.eps)
+
+
+def make_pool(spec) -> nn.Module:
+    """``None`` → identity; ``("max"|"avg", kernel, stride, padding)`` → the pooling layer."""
+    if spec is None:
+        return nn.Identity()
+    kind, kernel, stride, padding = spec
+    if kind == "max":
+        return nn.MaxPool2d(kernel, stride, padding)
+    if kind == "avg":
+        return nn.AvgPool2d(kernel, stride, padding)
+    raise ValueError(f"unknown pool kind {kind!r}; valid choices: 'avg', 'max'")
+
+
+class ConvBlock(nn.Module):
+    """``pool(act(conv(norm(x))))``. With ``subtract_threshold`` the conv's adaptive thresholds θ are
+    removed from the output before the activation, as Miconi's triangle output ``relu(u − θ − mean)``."""
+
+    def __init__(self, norm: nn.Module, conv: nn.Module, act: nn.Module, pool: nn.Module,
+                 subtract_threshold: bool = False):
+        super().__init__()
+        self.norm, self.conv, self.act, self.pool = norm, conv, act, pool
+        self.subtract_threshold = bool(subtract_threshold)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        u = self.conv(self.norm(x))
+        if self.subtract_threshold:
+            theta = getattr(self.conv.competition, "threshold", None)
+            if theta is not None and theta.numel() == u.shape[1]:
+                u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
+        return self.pool(self.act(u))
+
+
+class DepthwiseSeparableBlock(nn.Module):
+    """``BN → depthwise k×k → BN → pointwise 1×1 → act → pool`` (spec §1.17, Tables 9–10)."""
+
+    def __init__(self, channels: int, depthwise: nn.Module, pointwise: nn.Module, act: nn.Module, pool: nn.Module):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(channels, affine=False)
+        self.depthwise = depthwise
+        self.norm2 = nn.BatchNorm2d(channels, affine=False)
+        self.pointwise = pointwise
+        self.act, self.pool = act, pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.act(self.pointwise(self.norm2(self.depthwise(self.norm1(x))))))
+
+
+class ResidualBlock(nn.Module):
+    """Hebbian inverted bottleneck (spec §1.18, thesis §3.3.11):
+
+        main     = BN → 1×1 expand → Triangle(p) → BN → k×k depthwise → Triangle(p) → BN → 1×1 project
+        shortcut = BN → 1×1 conv   (identity when the channel count does not change)
+        out      = pool(Triangle(p)(main + shortcut))
+
+    Every conv learns locally; nothing flows through the skip except activity.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, expand: nn.Module, depthwise: nn.Module, project: nn.Module,
+                 shortcut: nn.Module | None, power: float, pool: nn.Module):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(in_channels, affine=False)
+        self.expand, self.act1 = expand, Triangle(power)
+        self.norm2 = nn.BatchNorm2d(hidden, affine=False)
+        self.depthwise, self.act2 = depthwise, Triangle(power)
+        self.norm3 = nn.BatchNorm2d(hidden, affine=False)
+        self.project = project
+        if shortcut is not None:
+            self.shortcut_norm, self.shortcut = nn.BatchNorm2d(in_channels, affine=False), shortcut
+        else:
+            self.shortcut_norm, self.shortcut = nn.Identity(), nn.Identity()
+        self.act, self.pool = Triangle(power), pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        main = self.act1(self.expand(self.norm1(x)))
+        main = self.act2(self.depthwise(self.norm2(main)))
+        main = self.project(self.norm3(main))
+        return self.pool(self.act(main + self.shortcut(self.shortcut_norm(x))))
+
+
+class LinearBlock(nn.Module):
+    """``act(linear(norm(flatten(x))))`` then an optional output norm (the Krotov–Hopfield stack's last
+    Hebbian layer and its ``BN(affine=False)`` before the classifier, spec miconi-lunelli-manzali §3.6)."""
+
+    def __init__(self, in_features: int, linear: nn.Module, act: nn.Module, out_norm: nn.Module | None = None):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(in_features, affine=False)
+        self.linear, self.act = linear, act
+        self.out_norm = out_norm if out_norm is not None else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out_norm(self.act(self.linear(self.norm(x.flatten(1)))))

@@ -1,0 +1,141 @@
+"""Presets: names, published numbers, the documented settings, original=True, and that each one trains."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hebblib.presets import PRESETS, build_model, get_preset, list_presets, resolve_preset, validate_preset
+
+PUBLISHED = {  # spec nimmo-thesis §4.5 (README), §4.2 (thesis), anchors §2 (SoftHebb)
+    "optimal": 76.0, "soft": 79.2, "hard_basic": 74.8, "bcm": 75.3, "temporal": 74.6, "adaptive": 68.5,
+    "presynaptic": 65.1, "dale": 67.3, "depthwise": 72.0, "residual": 71.0, "lagani_short": 59.7,
+    "lagani_deep": 52.8, "backprop": 77.0, "softhebb_paper": 80.3, "dale_thesis": 62.0,
+}
+COSINE_PRESETS = ("optimal", "hard_basic", "bcm", "temporal", "adaptive", "presynaptic", "dale", "depthwise",
+                  "residual", "lagani_short", "lagani_deep", "dale_thesis")
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for key, value in d.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, path + "."))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                out.update(_flatten(item, f"{path}[{i}].") if isinstance(item, dict) else {f"{path}[{i}]": item})
+        else:
+            out[path] = value
+    return out
+
+
+def test_names_published_numbers_and_sources():
+    assert set(list_presets()) == set(PUBLISHED)
+    for name in list_presets():
+        p = get_preset(name)
+        assert p["published"] == PUBLISHED[name]
+        assert p["source"] and p["protocol"] and p["description"]
+        validate_preset(p)
+
+
+def test_get_preset_returns_a_deep_copy():
+    p = get_preset("optimal")
+    p["layers"][0]["lr"] = 123.0
+    p["hebbian"]["rule"] = "oja"
+    fresh = get_preset("optimal")
+    assert fresh["layers"][0]["lr"] == 0.1 and fresh["hebbian"]["rule"] == "bcm"
+
+
+def test_unknown_preset_lists_the_valid_names():
+    with pytest.raises(ValueError, match="unknown preset 'best'.*'optimal'.*'soft'"):
+        get_preset("best")
+
+
+def test_readme_settings():
+    optimal = get_preset("optimal")
+    assert [l["lr"] for l in optimal["layers"]] == [0.1, 0.08, 0.05]
+    assert [l["rule"]["theta_rate"] for l in optimal["layers"]] == [0.3, 0.35, 0.35]
+    assert [tuple(l["surround"].values()) for l in optimal["layers"]] == [(5, 1.2, 1.3), (3, 1.0, 1.2), (3, 0.8, 1.1)]
+    for name in list_presets():
+        p = get_preset(name)
+        expected_norm = "standardize" if name in ("soft", "backprop") else "none" if name == "softhebb_paper" else "zca"
+        assert p["data"]["normalization"] == expected_norm, name
+        if p["data"]["normalization"] == "zca":
+            assert p["data"]["zca_eps"] == 1e-3
+        if name in COSINE_PRESETS:
+            assert p["hebbian"]["activation"] == "cosine"  # the true cosine by default
+        if name in COSINE_PRESETS and name not in ("residual", "dale_thesis"):
+            assert p["hebbian"]["init"] == "kaiming_uniform"
+        sup = p["supervised"]
+        if name not in ("softhebb_paper", "dale_thesis"):
+            assert (sup["epochs"], sup["lr"], sup["schedule"], sup["batch_size"], sup["dropout"]) == \
+                (20, 1e-3, "nimmo_step", 64, 0.5)
+    assert get_preset("soft")["hebbian"]["init"] == "softhebb"
+    assert get_preset("backprop")["supervised"]["mode"] == "end_to_end"
+
+
+def test_softhebb_paper_protocol():
+    p = get_preset("softhebb_paper")
+    assert p["unsupervised"]["batch_size"] == 10
+    assert p["hebbian"]["lr_schedule"] == "radius" and p["hebbian"]["radius_power"] == 0.5
+    assert [l["lr"] for l in p["layers"]] == [0.08, 0.005, 0.01]
+    assert [l["competition"]["inverse_temperature"] for l in p["layers"]] == [1.0, 0.65, 0.25]
+    assert p["supervised"]["epochs"] == 50
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_original_changes_exactly_the_documented_settings(name):
+    fixed, original = _flatten(get_preset(name)), _flatten(get_preset(name, original=True))
+    changed = {k for k in set(fixed) | set(original) if fixed.get(k) != original.get(k)}
+    documented = set(_flatten(get_preset(name)["original_overrides"]))
+    assert changed == documented | {"original"}
+    if name in COSINE_PRESETS:
+        assert original["hebbian.activation"] == "cosine_per_tap"
+    if name == "temporal":
+        assert original["hebbian.competition.square_winner"] is True
+    if name == "adaptive":
+        assert original["hebbian.competition.square_winner"] is True
+        assert original["hebbian.competition.double_padding"] is True
+
+
+def test_original_reaches_the_layers():
+    net = build_model(get_preset("adaptive", original=True) | {"model": {"width_factor": 0.125}})
+    for layer in net.hebbian_layers().values():
+        assert layer.activation == "cosine_per_tap"
+        assert layer.competition.square_winner and layer.competition.double_padding
+
+
+@pytest.mark.parametrize("name", list(PUBLISHED))
+def test_every_preset_trains_one_batch(name):
+    torch.manual_seed(0)
+    preset = get_preset(name)
+    preset["model"]["width_factor"] = 0.125
+    net = build_model(preset)
+    x = torch.randn(4, 3, 32, 32)
+    if preset["supervised"]["mode"] == "end_to_end":
+        loss = torch.nn.functional.cross_entropy(net(x), torch.tensor([0, 1, 2, 3]))
+        loss.backward()
+        assert all(p.grad is not None for p in net.parameters())
+        return
+    net.train()
+    with torch.no_grad():
+        net.features(x)
+    before = [layer.weight.detach().clone() for layer in net.hebbian_layers().values()]
+    net.apply_updates()
+    net.check_finite()
+    after = [layer.weight for layer in net.hebbian_layers().values()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    net.eval()
+    with torch.no_grad():
+        assert torch.isfinite(net(x)).all()
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"architecture": "vgg"}, "unknown architecture"),
+    ({"data": {"normalization": "whiten"}}, "unknown data normalization"),
+    ({"supervised": {**PRESETS["soft"]["supervised"], "schedule": "cosine"}}, "unknown supervised schedule"),
+    ({"supervised": {**PRESETS["soft"]["supervised"], "epochs": 0}}, "epochs must be an int >= 1"),
+])
+def test_validation_names_the_bad_value(change, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_preset(get_preset("soft") | change)

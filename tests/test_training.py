@@ -1,0 +1,142 @@
+"""The training pipeline: schedules, metrics, feature caching, an end-to-end run, resume, the NaN guard."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from hebblib import training
+from hebblib.classifier import extract_features, lr_factor, train_linear_probe
+from hebblib.data import DeviceDataset
+from hebblib.errors import HebbianDivergenceError
+from hebblib.networks import lagani_short
+from hebblib.presets import get_preset
+from hebblib.results import summarize_history, summarize_runs
+
+RESULT_KEYS = {"preset", "original", "seed", "quick", "data", "device", "torch_version", "hebblib_version",
+               "architecture", "num_parameters", "unsupervised", "supervised", "timings_s", "epochs",
+               "final_test_acc", "best_val_epoch", "test_acc_at_best_val", "max_test_acc", "published", "source",
+               "protocol", "config", "complete"}
+TINY = dict(quick=True, limit_train=256, limit_test=200, supervised_epochs=1, progress=False)
+
+
+def _tiny(name="lagani_short", width=0.25):
+    preset = get_preset(name)
+    preset["model"]["width_factor"] = width
+    return preset
+
+
+def _random_images(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g)
+    return DeviceDataset(images, torch.arange(n) % 10, normalization="standardize", device="cpu")
+
+
+def test_lr_schedules():
+    assert [lr_factor("nimmo_step", e, 20) for e in (0, 11, 12, 13, 14, 19)] == [1, 1, 0.5, 0.5, 0.25, 0.0625]
+    # SoftHebb's CustomStepLR over 50 epochs halves at epochs 10, 17, 25, 30, 35, 40, 45
+    assert [lr_factor("softhebb_step", e, 50) for e in (9, 10, 17, 49)] == [1, 0.5, 0.25, 0.5 ** 7]
+    assert lr_factor("constant", 30, 50) == 1
+    with pytest.raises(ValueError, match="unknown schedule 'cosine'"):
+        lr_factor("cosine", 0, 10)
+
+
+def test_summarize_history_reports_final_best_val_and_max():
+    history = [{"epoch": 1, "val_acc": 50, "test_acc": 48}, {"epoch": 2, "val_acc": 60, "test_acc": 59},
+               {"epoch": 3, "val_acc": 60, "test_acc": 61}, {"epoch": 4, "val_acc": 55, "test_acc": 57}]
+    s = summarize_history(history)
+    assert (s["final_test_acc"], s["best_val_epoch"], s["test_acc_at_best_val"], s["max_test_acc"]) == (57, 2, 59, 61)
+    assert s["mean_test_acc_last_half"] == 59
+    runs = summarize_runs([{"preset": "p", "original": False, "data": {}, "seed": i, **s, "final_test_acc": v}
+                           for i, v in enumerate((70.0, 72.0))])
+    assert runs["final_test_acc"]["mean"] == 71.0 and abs(runs["final_test_acc"]["std"] - 2 ** 0.5) < 1e-9
+
+
+def test_feature_cache_and_mirrored_features():
+    torch.manual_seed(0)
+    data, net = _random_images(12), lagani_short(width_factor=0.125)
+    feats = extract_features(net, data, batch_size=5, progress=False)
+    assert feats.shape == (12, net.num_features) and feats.dtype == torch.float16
+    mirrored = extract_features(net, data, batch_size=5, flip=True, progress=False)
+    x, _ = data.get(slice(0, 12), torch.ones(12, dtype=torch.bool))
+    with torch.no_grad():
+        expected = net.eval().features(x)
+    torch.testing.assert_close(mirrored.float(), expected, rtol=1e-2, atol=1e-2)
+
+
+def test_linear_probe_learns_separable_features():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(200) % 10
+    feats = torch.nn.functional.one_hot(labels, 10).float() * 3 + 0.1 * torch.randn(200, 10, generator=g)
+    head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(10, 10))
+    history = train_linear_probe(head, (feats.half(), labels, feats.half()), (feats, labels), (feats, labels),
+                                 epochs=5, lr=0.05, generator=g, progress=False)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["test_acc"] == 100.0 and history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_layerwise_trains_one_layer_per_epoch():
+    net, data = lagani_short(width_factor=0.125), _random_images(16)
+    stats = training.train_hebbian(net, data, batch_size=8, layerwise=True, progress=False)
+    assert stats["images"] == 16 * 3
+    assert [int(layer.num_updates) for layer in net.hebbian_layers().values()] == [2, 2, 2]
+    assert all(layer.plastic for layer in net.hebbian_layers().values())
+
+
+def test_nan_guard_names_preset_layer_and_batch():
+    preset = _tiny()
+    preset["hebbian"]["explode_threshold"] = 1e-4  # every weight is above this: it "explodes" at once
+    net = training.build_model(preset)
+    with pytest.raises(HebbianDivergenceError) as info:
+        training.train_hebbian(net, _random_images(), batch_size=8, progress=False, label="preset 'lagani_short'")
+    message = str(info.value)
+    assert "preset 'lagani_short'" in message and "'conv1'" in message
+    assert "epoch 1, batch 1/5" in message and "update step 1" in message
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One tiny quick run (256 train / 200 test images, 1 classifier epoch), shared by the tests below."""
+    out = tmp_path_factory.mktemp("runs")
+    return out, training.run_preset(_tiny(), out=out, **TINY)
+
+
+def test_quick_end_to_end_run_writes_results(finished_run):
+    tmp_path, result = finished_run
+    assert RESULT_KEYS <= set(result) and result["complete"]
+    assert result["data"]["source"] == "subset" and result["data"]["n_test"] == 200
+    assert result["data"]["n_train"] + result["data"]["n_val"] == 256 and 20 <= result["data"]["n_val"] <= 30
+    assert result["unsupervised"]["images"] == result["data"]["n_train"]
+    assert result["unsupervised"]["images_per_s"] > 0
+    assert set(result["timings_s"]) == {"data", "unsupervised", "features", "supervised", "total"}
+    assert set(result["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "val_acc", "test_acc"}
+    on_disk = json.loads((tmp_path / "lagani_short").glob("*/seed0/results.json").__next__().read_text())
+    assert on_disk["final_test_acc"] == result["final_test_acc"]
+    again = training.run_preset(_tiny(), out=tmp_path, **TINY)  # finished: read back, not retrained
+    assert again["reused"] and again["final_test_acc"] == result["final_test_acc"]
+
+
+def test_resume_after_interruption_skips_the_hebbian_phase(tmp_path, monkeypatch, finished_run):
+    partial = training.run_preset(_tiny(), out=tmp_path, stop_after="unsupervised", **TINY)
+    assert not partial["complete"] and not partial["unsupervised"]["resumed_from_checkpoint"]
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the Hebbian phase ran again instead of resuming from its checkpoint")
+
+    monkeypatch.setattr(training, "train_hebbian", must_not_run)
+    resumed = training.run_preset(_tiny(), out=tmp_path, **TINY)
+    assert resumed["complete"] and resumed["unsupervised"]["resumed_from_checkpoint"]
+    uninterrupted = finished_run[1]
+    assert resumed["epochs"] == uninterrupted["epochs"]  # resuming changes nothing
+
+
+def test_backprop_preset_trains_end_to_end(tmp_path):
+    result = training.run_preset(_tiny("backprop", 0.125), out=tmp_path, **TINY)
+    assert result["supervised"]["mode"] == "end_to_end" and result["unsupervised"]["images"] == 0
+    assert 0 <= result["final_test_acc"] <= 100
+
+
+def test_bad_limits_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="limit_train must be an int >= 20"):
+        training.run_preset(_tiny(), out=tmp_path, quick=True, limit_train=5, progress=False)
