@@ -51,7 +51,27 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints; train again")
     rep.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    bench = commands.add_parser("bench", help="images/s of the fast path against a naive baseline, per phase "
+                                              "and per layer, with FLOPs and the fraction of peak")
+    bench.add_argument("--preset", default="soft", help="a name from `list-presets` (default soft)")
+    bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench.add_argument("--quick", action="store_true", help="few batches on the shipped subset")
+    bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
+    bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
     return parser
+
+
+def cmd_bench(args) -> int:
+    from .bench import bench
+
+    if args.preset not in PRESETS:
+        print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
+        return 2
+    try:
+        bench(args.preset, device=args.device, quick=args.quick, batches=args.batches, rounds=args.rounds)
+    except (FileNotFoundError, ValueError) as err:
+        return _error(str(err))
+    return 0
 
 
 def _error(message: str, code: int = 2) -> int:
@@ -118,6 +138,8 @@ def main(argv=None) -> int:
         if args.command == "list-presets":
             print(preset_table())
             return 0
+        if args.command == "bench":
+            return cmd_bench(args)
         return cmd_reproduce(args)
     except BrokenPipeError:  # output piped into `head`: stop quietly
         import os

@@ -203,7 +203,7 @@ class TemporalCompetition(Competition):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "history"
         if key in state_dict:  # the history's shape depends on the inputs seen; resize before copying
-            self.history = torch.empty_like(state_dict[key])
+            self.history = torch.empty_like(state_dict[key], device=self.history.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):
@@ -286,7 +286,7 @@ class AdaptiveThreshold(Competition):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "threshold"
         if key in state_dict:
-            self.threshold = torch.empty_like(state_dict[key])
+            self.threshold = torch.empty_like(state_dict[key], device=self.threshold.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):

@@ -85,7 +85,8 @@ class _HebbianBase(nn.Module):
         self.presynaptic = presynaptic
         self.surround = SurroundModulation(**dict(surround)) if surround is not None else None
         if update_via == "surrogate":
-            bad = [n for n, on in (("rule not in " + str(rl.SURROGATE_RULES), self.rule.name not in rl.SURROGATE_RULES),
+            bad = [n for n, on in ((f"rule {self.rule.name!r} not in {rl.SURROGATE_RULES}",
+                                    self.rule.name not in rl.SURROGATE_RULES),
                                    ("activation != 'dot'", activation != "dot"), ("dale", bool(self.dale)),
                                    ("weight_norm", self.weight_norm), ("presynaptic", presynaptic is not None),
                                    ("lebesgue_p != 2", self.lebesgue_p != 2)) if on]
@@ -195,7 +196,8 @@ class _HebbianBase(nn.Module):
                 delta = delta - decay
         self.delta_w += normalize_update(delta, self.update_norm)
         if self._competition_axis() == "channels" and self.groups == 1:
-            self.win_counts += torch.bincount(u.argmax(dim=1).flatten(), minlength=u.shape[1]).to(self.win_counts)
+            winners = u.argmax(dim=1).flatten()  # index_add_ keeps the count on the device (no host sync)
+            self.win_counts.index_add_(0, winners, torch.ones_like(winners, dtype=self.win_counts.dtype))
 
     def learning_rates(self, lr: float | None = None) -> torch.Tensor:
         """Per-unit learning rates: constant, or SoftHebb's radius rule

@@ -135,7 +135,7 @@ class BCM(Rule):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + "theta"
         if key in state_dict:
-            self.theta = torch.empty_like(state_dict[key])
+            self.theta = torch.empty_like(state_dict[key], device=self.theta.device)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):
