@@ -7,7 +7,6 @@ from collections import defaultdict
 
 # Quick mode (small real data, few epochs) unless the caller asked otherwise; notebooks' kernels inherit it.
 os.environ.setdefault("HEBBLIB_QUICK", "1")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _notebook_failed: set[str] = set()
