@@ -172,3 +172,21 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
         val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
         history.append(_record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test)))
     return history
+
+
+def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,
+                 dropout: float = 0.5, mirrored: bool = False, schedule: str = "constant", generator=None,
+                 progress: bool = True) -> list[dict]:
+    """The evaluation harness of every chapter: freeze ``model``, cache its features of the three
+    ``DeviceDataset`` splits once, and train ``Dropout → Linear`` on them (Adam). ``model`` needs
+    ``features(x)`` and ``num_features`` (any :class:`hebblib.HebbianNet` has them). Returns the
+    per-epoch records of :func:`train_linear_probe` (accuracies in %)."""
+    feats = {name: extract_features(model, data, progress=progress, desc=f"{name} features")
+             for name, data in (("train", train), ("val", val), ("test", test))}
+    train_set = (feats["train"], train.labels)
+    if mirrored:
+        train_set += (extract_features(model, train, flip=True, progress=progress, desc="mirrored features"),)
+    head = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
+    return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
+                              epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
+                              augment=mirrored, generator=generator, progress=progress)

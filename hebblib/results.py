@@ -126,3 +126,16 @@ def format_accuracy(summary_or_result: dict, metric: str) -> str:
     if isinstance(value, dict):
         return f"{value['mean']:.2f} ± {value['std']:.2f} %"
     return f"{value:.2f} %"
+
+
+def measured_results_dir() -> Path:
+    """``docs/results/`` in the repository: the committed summaries of full-data runs."""
+    return Path(__file__).resolve().parents[1] / "docs" / "results"
+
+
+def measured_result(preset_name: str, original: bool = False) -> dict | None:
+    """The committed full-data summary of a preset (``docs/results/<preset>[-original].json``, a copy of
+    a run's ``summary.json``), or None when it has not been measured yet. Chapters print it beside their
+    own quick-mode number, saying which is which."""
+    path = measured_results_dir() / f"{preset_name}{'-original' if original else ''}.json"
+    return read_json(path) if path.is_file() else None
