@@ -1,0 +1,90 @@
+"""Collect finished full-data runs into docs/results/ and render docs/results.md.
+
+    python scripts/results_table.py collect RUNS_DIR   # copy each full-data summary (+ its seeds' results)
+    python scripts/results_table.py render             # write docs/results.md from docs/results/*.json
+
+Every number in the table comes from those JSON files, which the training pipeline wrote.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+STORE = DOCS / "results"
+
+
+def collect(runs: Path) -> None:
+    STORE.mkdir(parents=True, exist_ok=True)
+    for summary_path in sorted(runs.glob("*/*/summary.json")):
+        summary = json.loads(summary_path.read_text())
+        if summary["data"]["source"] != "full":
+            continue
+        seeds = []
+        for seed_dir in sorted(summary_path.parent.glob("seed*")):
+            result_path = seed_dir / "results.json"
+            if result_path.is_file():
+                r = json.loads(result_path.read_text())
+                if r.get("complete") and not r.get("quick"):
+                    seeds.append({k: r[k] for k in ("seed", "device", "torch_version", "timings_s", "unsupervised",
+                                                     "final_test_acc", "test_acc_at_best_val", "max_test_acc",
+                                                     "best_val_epoch", "epochs", "num_parameters")})
+        if not seeds:
+            continue
+        summary["runs"] = seeds
+        name = summary["preset"] + ("-original" if summary["original"] else "")
+        (STORE / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
+        print(f"collected {name}: {len(seeds)} seed(s)")
+
+
+def _fmt(metric: dict) -> str:
+    if len(metric["values"]) > 1:
+        return f"{metric['mean']:.2f} ± {metric['std']:.2f}"
+    return f"{metric['mean']:.2f}"
+
+
+def render() -> None:
+    rows = []
+    for path in sorted(STORE.glob("*.json")):
+        s = json.loads(path.read_text())
+        runs = s["runs"]
+        flags = " --original" if s["original"] else ""
+        seeds = f" --seeds {len(s['seeds'])}" if len(s["seeds"]) > 1 else ""
+        command = f"`python -m hebblib reproduce --preset {s['preset']}{flags}{seeds} --data ROOT`"
+        wall = sum(r["timings_s"]["total"] for r in runs) / len(runs)
+        speed = runs[0]["unsupervised"].get("images_per_s")
+        published = f"{s['published']:.1f}" if s.get("published") is not None else "—"
+        gap = s["final_test_acc"]["mean"] - s["published"] if s.get("published") is not None else None
+        rows.append(
+            f"| `{s['preset']}`{' (original)' if s['original'] else ''} | {published} | "
+            f"{_fmt(s['final_test_acc'])} | {_fmt(s['test_acc_at_best_val'])} | {_fmt(s['max_test_acc'])} | "
+            f"{'' if gap is None else f'{gap:+.1f}'} | {len(s['seeds'])} | {runs[0]['device']} | "
+            f"{wall / 60:.0f} min ({speed:.0f} img/s Hebbian) | {command} |"
+        )
+    header = (
+        "# Results on the full CIFAR-10\n\n"
+        "Measured by `python -m hebblib reproduce` on all 50,000 training images (45,000 train / 5,000 "
+        "validation, stratified) and the 10,000 test images; one unsupervised epoch, then the preset's "
+        "linear classifier. Test accuracies in %: after the final classifier epoch, at the epoch with the best "
+        "validation accuracy, and the maximum over epochs (the measure of the published README figures, "
+        "which were picked on the test set). *Gap* = final − published. The JSON behind every row is in "
+        "`docs/results/`; `python scripts/results_table.py render` rewrites this table from it.\n\n"
+        "| preset | published | final | at best val | max | gap | seeds | device | wall time | command |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    notes_path = DOCS / "results_notes.md"
+    notes = notes_path.read_text() if notes_path.is_file() else ""
+    (DOCS / "results.md").write_text(header + "\n".join(rows) + "\n\n" + notes)
+    print(f"wrote docs/results.md ({len(rows)} rows)")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "collect" and len(sys.argv) == 3:
+        collect(Path(sys.argv[2]))
+    elif sys.argv[1:] == ["render"]:
+        render()
+    else:
+        print(__doc__)
+        sys.exit(2)
