@@ -1,0 +1,357 @@
+"""Chapter 7 — Lateral inhibition: the difference-of-Gaussians surround kernel.
+
+A fixed "Mexican hat" kernel is convolved with every feature map of a Hebbian layer (depthwise, zero
+padding), so that neighbouring positions of one map excite each other and positions further out inhibit
+each other (Nimmo §3.3.9, after Hasani et al. 2019; spec nimmo-thesis §1.16):
+
+    K(x, y) = ( G_e / (2π σ_e²) − G_i / (2π σ_i²) ) / K(0, 0),   G_s = exp(−(x² + y²) / (2σ²)).
+
+The module also holds what chapters 7–10 share: a *reduced* run of a preset (the first block of the
+SoftHebb network at a fraction of its width, a few hundred subset images, a short linear probe) for quick
+mode, the full run through :func:`hebblib.training.run_preset` otherwise, and the lines that print the
+measured number beside the published one and the committed full-data figure.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+
+from ..classifier import linear_probe
+from ..layers import HebbianConv2d
+from ..plots import style
+from ..presets import DEFAULT_SURROUND, build_model, get_preset, resolve_preset
+from ..results import measured_result
+from ..runtime import is_quick, seed_everything
+from ..surround import SurroundModulation, dog_kernel
+from ..training import load_splits, run_preset
+from .ch01_hebb_instar_oja import print_checks, single_thread
+from .ch03_competition import filter_mosaic
+
+QUICK_WIDTH = 0.25      # quick mode: the first block at a quarter of its width (24 filters instead of 96)
+QUICK_BLOCKS = 1        # ... and only the first block learns and feeds the probe
+THESIS = {"hard WTA": 72.1, "hard WTA + surround": 73.0}
+THESIS_SOURCE = "Nimmo (2024) MSc thesis, Table 3 (5 classifier epochs)"
+# the surround settings of the 2025 code's 'optimal' preset, per layer, and the thesis default
+KERNELS = {"thesis default": (5, 1.2, 1.4), "optimal conv1": (5, 1.2, 1.3), "optimal conv2": (3, 1.0, 1.2),
+           "optimal conv3": (3, 0.8, 1.1)}
+
+
+# ----- 1. the kernel ----------------------------------------------------------------------------------------
+def dog_kernel_solution(size: int = 5, sigma_e: float = 1.2, sigma_i: float = 1.4) -> torch.Tensor:
+    """The exercise's reference: a (size × size) difference of two normalised Gaussians over integer
+    offsets −c..c (c = size // 2), divided by its centre value so that K(0, 0) = 1."""
+    c = size // 2
+    offsets = torch.arange(-c, c + 1, dtype=torch.float64)
+    r2 = offsets.view(-1, 1) ** 2 + offsets.view(1, -1) ** 2
+    excite = torch.exp(-r2 / (2 * sigma_e ** 2)) / (2 * math.pi * sigma_e ** 2)
+    inhibit = torch.exp(-r2 / (2 * sigma_i ** 2)) / (2 * math.pi * sigma_i ** 2)
+    kernel = excite - inhibit
+    return (kernel / kernel[c, c]).float()
+
+
+def kernel_exercise_cases():
+    """(size, σ_e, σ_i) triples: the thesis default, a 3×3 kernel and a wide surround."""
+    return [(5, 1.2, 1.4), (3, 1.0, 1.2), (7, 0.8, 2.0), (1, 1.0, 1.5)]
+
+
+def kernel_table() -> list[tuple[str, int, float, float, float, float]]:
+    """(name, size, σ_e, σ_i, Σ K, most negative tap) for the settings in :data:`KERNELS`."""
+    rows = []
+    for name, (size, sigma_e, sigma_i) in KERNELS.items():
+        k = dog_kernel(size, sigma_e, sigma_i)
+        rows.append((name, size, sigma_e, sigma_i, float(k.sum()), float(k.min())))
+    return rows
+
+
+def print_kernel_table() -> None:
+    print(f"{'setting':16s} {'K':>2s} {'σ_e':>5s} {'σ_i':>5s} {'Σ K':>7s} {'min tap':>8s}")
+    for name, size, sigma_e, sigma_i, total, low in kernel_table():
+        print(f"{name:16s} {size:2d} {sigma_e:5.2f} {sigma_i:5.2f} {total:7.3f} {low:8.3f}")
+
+
+def valid_surround(size, sigma_e, sigma_i) -> tuple[int, float, float, str]:
+    """Widget values made legal: an odd size ≥ 1, σ_e > 0, σ_i > σ_e. Returns the values and a note
+    saying what was changed ('' when nothing was)."""
+    notes = []
+    size = max(1, int(round(size)))
+    if size % 2 == 0:
+        size += 1
+        notes.append(f"size → {size} (odd)")
+    sigma_e = max(float(sigma_e), 0.05)
+    if not sigma_i > sigma_e:
+        sigma_i = round(sigma_e * 1.05 + 0.01, 3)
+        notes.append(f"σ_i → {sigma_i} (must exceed σ_e)")
+    return size, sigma_e, float(sigma_i), ", ".join(notes)
+
+
+# ----- the activation maps of a few images ------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def example_images(n: int = 3) -> torch.Tensor:
+    """``n`` standardised test images of the shipped CIFAR-10 subset (cached)."""
+    _, _, test = load_splits({"normalization": "standardize"}, source="subset", limit_train=200, limit_test=20)
+    x, _ = test.get(slice(0, n))
+    return x.cpu()
+
+
+@functools.lru_cache(maxsize=1)
+def fixed_layer(units: int = 8, seed: int = 0) -> HebbianConv2d:
+    """A random first layer (5×5, cosine activity, reflect padding as in the networks), never trained."""
+    layer = HebbianConv2d(3, units, 5, padding=2, padding_mode="reflect", activation="cosine",
+                          generator=torch.Generator().manual_seed(seed))
+    return layer.eval()
+
+
+def surround_maps(images: torch.Tensor, size: int, sigma_e: float, sigma_i: float, channel: int = 0):
+    """The layer's map of ``channel`` for each image, before and after the surround kernel, through the
+    networks' Triangle nonlinearity (``relu(u − mean_o u)``), which makes the maps sparse."""
+    with torch.no_grad():
+        u = fixed_layer()(images)
+        v = SurroundModulation(size, sigma_e, sigma_i)(u)
+        before = torch.relu(u - u.mean(1, keepdim=True))[:, channel]
+        after = torch.relu(v - v.mean(1, keepdim=True))[:, channel]
+    return before, after
+
+
+def surround_demo(sigma_e: float = 1.2, sigma_i: float = 1.4, size: int = 5, channel: int = 0) -> Figure:
+    """Top: the kernel (heat map with Σ K) and its centre row. Below, for three CIFAR-10 images: the
+    image, one channel of a fixed random layer (after Triangle) without and with the surround kernel."""
+    size, sigma_e, sigma_i, note = valid_surround(size, sigma_e, sigma_i)
+    kernel = dog_kernel(size, sigma_e, sigma_i)
+    images = example_images()
+    before, after = surround_maps(images, size, sigma_e, sigma_i, channel=int(channel) % 8)
+    fig = Figure(figsize=(9.5, 3.0 * (1 + len(images))), layout="constrained")
+    axes = fig.subplots(1 + len(images), 3)
+    limit = max(float(kernel.abs().max()), 1e-6)
+    axes[0, 0].imshow(kernel.numpy(), cmap=style.DIVERGING_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
+    axes[0, 0].set(title=f"K, Σ K = {float(kernel.sum()):.3f}", xticks=[], yticks=[])
+    c = size // 2
+    axes[0, 1].plot(range(-c, c + 1), kernel[c].numpy(), marker="o")
+    axes[0, 1].axhline(0, color="black", linewidth=0.6)
+    axes[0, 1].set(title="centre row", xlabel="offset")
+    axes[0, 2].set_axis_off()
+    axes[0, 2].text(0.0, 0.5, f"size {size}, σ_e {sigma_e:.2f}, σ_i {sigma_i:.2f}\n"
+                    f"most negative tap {float(kernel.min()):.3f}\n" + (f"({note})" if note else ""),
+                    fontsize=10, va="center")
+    for row, (image, b, a) in enumerate(zip(images, before, after), start=1):
+        shown = (image - image.min()) / (image.max() - image.min() + 1e-8)
+        axes[row, 0].imshow(shown.permute(1, 2, 0).numpy())
+        for ax, m, name in ((axes[row, 1], b, "without"), (axes[row, 2], a, "with surround")):
+            active = float((m > 0).float().mean())
+            ax.imshow(m.nan_to_num(0.0).numpy(), cmap="magma")
+            ax.set_title(f"{name}: {100 * active:.0f}% active", fontsize=9)
+        for ax in axes[row]:
+            ax.set_axis_off()
+    return fig
+
+
+# ----- shared by chapters 7–10: a reduced or a full run of a preset ------------------------------------------
+class FirstBlocks(nn.Module):
+    """The first ``blocks`` blocks of a ``HebbianNet``, seen as a feature extractor for the linear probe."""
+
+    def __init__(self, net, blocks: int = 1):
+        super().__init__()
+        self.net, self.blocks = net, int(blocks)
+        with torch.no_grad():
+            was = net.training
+            self.num_features = net.eval().features(torch.zeros(1, *net.input_shape), upto=self.blocks - 1).shape[1]
+            net.train(was)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.features(x, upto=self.blocks - 1)
+
+
+@dataclass
+class PresetRun:
+    """One trained network and its probe: ``accuracy`` is the max test accuracy over the probe epochs
+    (the README's measure), in %."""
+
+    label: str
+    net: nn.Module
+    history: list
+    quick: bool
+    n_train: int
+    n_test: int
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return max(h["test_acc"] for h in self.history)
+
+    def layer(self, name: str = "conv1"):
+        return self.net.hebbian_layers()[name]
+
+
+def with_changes(name: str, hebbian: dict | None = None, layers: dict | None = None, label: str | None = None) -> dict:
+    """Preset ``name`` with ``hebbian`` settings merged over its shared ones and ``layers`` over every
+    stage (e.g. ``with_changes('hard_basic', {'surround': DEFAULT_SURROUND})``)."""
+    preset = get_preset(name)
+    preset["hebbian"] = {**(preset["hebbian"] or {}), **(hebbian or {})}
+    if layers and preset["layers"]:
+        preset["layers"] = [{**stage, **layers} for stage in preset["layers"]]
+    if label:
+        preset["name"] = label
+    return preset
+
+
+@functools.lru_cache(maxsize=4)
+def reduced_data(normalization: str = "zca", n_train: int = 1000, n_test: int = 500):
+    """``(train, val, test)`` of the shipped subset: the first ``n_train`` training images (10 % of them for
+    validation) and ``n_test`` test images, ZCA fitted on all of the subset's training images."""
+    return load_splits({"normalization": normalization, "zca_eps": 1e-3}, source="subset",
+                       limit_train=n_train, limit_test=n_test)
+
+
+def train_reduced(preset, label: str | None = None, *, width_factor: float = QUICK_WIDTH, blocks: int = QUICK_BLOCKS,
+                  n_train: int = 1000, n_test: int = 500, batch_size: int = 32, probe_epochs: int = 10,
+                  seed: int = 0, callback=None) -> PresetRun:
+    """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
+    for one pass over ``n_train`` subset images (no flips), then a Dropout + Linear probe on those blocks'
+    features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
+    only in the preset's settings. ``callback(net)`` runs after every batch's update. On one thread: these
+    tensors are small."""
+    preset = resolve_preset(preset)
+    preset["model"] = {**preset.get("model", {}), "width_factor": width_factor}
+    train, val, test = reduced_data(preset["data"]["normalization"], n_train, n_test)
+    start = time.perf_counter()
+    with single_thread():
+        seed_everything(seed)
+        net = build_model(preset)
+        net.train()
+        generator = torch.Generator().manual_seed(seed * 1000 + 1)
+        for x, _ in train.batches(batch_size, shuffle=True, augment=False, generator=generator):
+            with torch.no_grad():
+                net.features(x, upto=blocks - 1)
+            net.apply_updates()
+            if callback is not None:
+                callback(net)
+        net.check_finite()
+        torch.manual_seed(seed * 1000 + 2)
+        history = linear_probe(FirstBlocks(net, blocks), train, val, test, epochs=probe_epochs, progress=False,
+                               generator=torch.Generator().manual_seed(seed * 1000 + 3))
+    return PresetRun(label or preset["name"], net.eval(), history, True, len(train), len(test),
+                     time.perf_counter() - start, {"width_factor": width_factor, "blocks": blocks,
+                                                    "probe_epochs": probe_epochs, "preset": preset["name"]})
+
+
+def train_full(preset, label: str | None = None, seed: int = 0, progress: bool = True) -> PresetRun:
+    """Full mode: :func:`hebblib.training.run_preset` on all of CIFAR-10 (resumable under ``runs/``), and
+    the network read back from the run's checkpoint."""
+    preset = resolve_preset(preset)
+    result = run_preset(preset, seed=seed, quick=False, progress=progress)
+    net = build_model(preset)
+    checkpoint = torch.load(Path(result["run_dir"]) / "unsupervised.pt", map_location="cpu", weights_only=False)
+    net.load_state_dict(checkpoint["model"])
+    return PresetRun(label or preset["name"], net.eval(), result["epochs"], False, result["data"]["n_train"],
+                     result["data"]["n_test"], result["timings_s"]["total"], {"preset": preset["name"]})
+
+
+def train_presets(presets: dict, quick: bool | None = None, **options) -> dict:
+    """``label: preset`` → ``label: PresetRun``, reduced in quick mode, full otherwise."""
+    quick = is_quick() if quick is None else quick
+    if quick:
+        return {label: train_reduced(p, label, **options) for label, p in presets.items()}
+    return {label: train_full(p, label) for label, p in presets.items()}
+
+
+def describe_run(run: PresetRun) -> str:
+    if run.quick:
+        i = run.info
+        return (f"REDUCED run: first {i['blocks']} block at width × {i['width_factor']}, {run.n_train} subset "
+                f"images, {i['probe_epochs']} probe epochs")
+    return f"full run: whole network, {run.n_train:,} training images, {len(run.history)} classifier epochs"
+
+
+def print_runs(runs: dict) -> None:
+    """One line per run: the probe's max test accuracy, the epoch it was reached, the time."""
+    for label, run in runs.items():
+        best = max(range(len(run.history)), key=lambda i: run.history[i]["test_acc"])
+        print(f"{label:30s} max test accuracy {run.accuracy:5.1f}% (epoch {best + 1}), {run.seconds:5.1f} s")
+    first = next(iter(runs.values()))
+    print(f"({describe_run(first)}; {first.n_test} test images)")
+
+
+def report_preset(preset_name: str, run: PresetRun, label: str | None = None) -> None:
+    """This run's number beside the published one of ``preset_name``, and the committed full-data figure."""
+    from ..notebook import report
+
+    preset = get_preset(preset_name)
+    note = ("reduced quick-mode run: far below the published number by design; compare runs with each other"
+            if run.quick else "")
+    report(f"{label or preset_name}, this run ({describe_run(run)})", run.accuracy, preset["published"],
+           "README", note)
+    full = measured_result(preset_name)
+    if full is None:
+        print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
+    else:
+        metric = full.get("max_test_acc", {})
+        value = metric.get("mean") if isinstance(metric, dict) else metric
+        seeds = len(full.get("seeds", [])) or 1
+        report(f"{preset_name} on all of CIFAR-10, committed full-data run ({seeds} seed(s))", float(value),
+               preset["published"], "README")
+
+
+def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:
+    """The first-layer filters of each run as one mosaic (grey = 0, each filter scaled on its own)."""
+    fig = Figure(figsize=(3.6 * len(runs), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(runs), squeeze=False)[0]
+    for ax, (label, run) in zip(axes, runs.items()):
+        w = run.layer(layer).weight.detach().cpu()
+        ax.imshow(filter_mosaic(w, ncols=ncols).numpy(), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(f"{label}: {run.accuracy:.1f}%", fontsize=10)
+    return fig
+
+
+# ----- 2. hard WTA with and without the surround -------------------------------------------------------------
+def surround_presets() -> dict:
+    """The hard-WTA baseline and the same preset with the thesis surround (5, 1.2, 1.4) on every layer."""
+    return {"hard WTA": get_preset("hard_basic"),
+            "hard WTA + surround": with_changes("hard_basic", {"surround": dict(DEFAULT_SURROUND)},
+                                                label="hard_surround")}
+
+
+def activity_statistics(run: PresetRun, n: int = 200) -> dict:
+    """Fraction of the first block's outputs that are non-zero (after Triangle and pooling) on ``n`` images."""
+    train, _, _ = reduced_data("zca")
+    x, _ = train.get(slice(0, n))
+    with torch.no_grad():
+        y = run.net.features(x, upto=0)
+    return {"active": float((y > 0).float().mean())}
+
+
+def summary_rows(runs: dict) -> list:
+    base, sm = runs["hard WTA"], runs["hard WTA + surround"]
+    k = dog_kernel(5, 1.2, 1.4)
+    return [
+        ("Σ K for (5, 1.2, 1.4)", f"{float(k.sum()):.3f}", "2.341 (spec §1.16)", abs(float(k.sum()) - 2.341) < 1e-3),
+        ("conv2 of 'optimal' (3, 1.0, 1.2): most negative tap", f"{float(dog_kernel(3, 1.0, 1.2).min()):.3f}",
+         "> 0: no inhibition at all", float(dog_kernel(3, 1.0, 1.2).min()) > 0),
+        ("hard WTA + surround minus hard WTA", f"{sm.accuracy - base.accuracy:+.1f} points",
+         "+0.9 points in the thesis (73.0 vs 72.1)", None),
+    ]
+
+
+def print_summary(rows) -> None:
+    """Like ``print_checks``, with rows whose verdict is None printed as a comparison only."""
+    print_checks([r for r in rows if r[3] is not None])
+    for label, measured, target, _ in (r for r in rows if r[3] is None):
+        print(f"· {label}: measured {measured} | {target}")
+
+
+__all__ = [
+    "FirstBlocks", "KERNELS", "PresetRun", "QUICK_WIDTH", "activity_statistics", "describe_run", "dog_kernel_solution",
+    "example_images", "filters_side_by_side", "fixed_layer", "kernel_exercise_cases", "kernel_table",
+    "print_kernel_table", "print_runs", "print_summary", "reduced_data", "report_preset", "summary_rows",
+    "surround_demo", "surround_maps", "surround_presets", "train_full", "train_presets", "train_reduced",
+    "valid_surround", "with_changes",
+]

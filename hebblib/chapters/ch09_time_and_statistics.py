@@ -1,0 +1,118 @@
+"""Chapter 9 — Competition in time and by statistics: temporal and statistical (homeostatic) thresholds.
+
+Two competitions of Nimmo's thesis (§3.3.7; spec nimmo-thesis §1.11–1.12) gate the hard WTA by a threshold:
+
+    temporal:     τ[h, w] = mean_o median_{last 500 samples} u[n, o, h, w],   y = top-1( u ⊙ 1[u > τ] )
+    statistical:  S = conv(x, W) / ‖W_o‖,  T = mean_o S + k · std_o S,        y = top-1( S ⊙ 1[S > T] )
+
+The original statistical mode padded its already padded input a second time (spec §7 C-7): the similarity
+map then has k − 1 more rows and columns than the input grid, the Hebbian term ``YX(r)`` shrinks to a
+single tap, and it is broadcast over the whole kernel — every filter learns a spatially uniform colour.
+``StatisticalCompetition(double_padding=True)`` reproduces that; this module shows it and the fix.
+"""
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+
+from ..layers import HebbianConv2d
+from ..presets import get_preset
+from .ch07_lateral_inhibition import example_images, print_checks, with_changes
+
+
+# ----- 1. the statistical gate ----------------------------------------------------------------------------------
+def statistical_gate_solution(s: torch.Tensor, k_std: float = 2.0) -> torch.Tensor:
+    """The exercise's reference: keep ``s`` where it exceeds the mean plus ``k_std`` standard deviations
+    over the units (dim 1, unbiased std as ``torch.std``), zero elsewhere; then keep only the largest
+    surviving value per position (top-1 over dim 1)."""
+    threshold = s.mean(dim=1, keepdim=True) + k_std * s.std(dim=1, keepdim=True)
+    gated = s * (s > threshold).to(s.dtype)
+    best = gated.argmax(dim=1, keepdim=True)
+    return gated * torch.zeros_like(gated).scatter_(1, best, 1.0)
+
+
+def gate_exercise_cases():
+    gen = torch.Generator().manual_seed(9)
+    return [(torch.randn(4, 12, 3, 3, generator=gen), 2.0), (torch.randn(2, 8, 5, 5, generator=gen), 1.0),
+            (torch.randn(3, 6, generator=gen), 0.0)]
+
+
+# ----- 2. the double-padding bug ------------------------------------------------------------------------------
+def statistical_layer(double_padding: bool, k_std: float = 2.0, units: int = 16, seed: int = 0) -> HebbianConv2d:
+    """A 5×5 first layer with padding 2 (as in the SoftHebb net), plain Hebb (so ``delta_w`` is the Hebbian
+    term alone, no decay), statistical competition with or without the double padding, no update scaling."""
+    competition = {"name": "statistical", "k_std": float(k_std), "k": 1, "double_padding": bool(double_padding)}
+    return HebbianConv2d(3, units, 5, padding=2, padding_mode="reflect", rule="hebb", competition=competition,
+                         activation="cosine", update_norm="none", generator=torch.Generator().manual_seed(seed))
+
+
+def hebbian_term(double_padding: bool, k_std: float = 2.0, images: torch.Tensor | None = None) -> torch.Tensor:
+    """The Hebbian term ``YX(r)`` (units, 3, 5, 5) of one batch of CIFAR-10 images."""
+    layer = statistical_layer(double_padding, k_std).train()
+    with torch.no_grad():
+        layer(example_images(8) if images is None else images)
+    return layer.delta_w.detach().clone()
+
+
+def spatial_variation(delta: torch.Tensor) -> float:
+    """How much the term varies over the k×k taps of each (unit, colour) pair, relative to its size:
+    mean over pairs of std over taps / (mean |value| + tiny). 0 = the same value at every tap."""
+    flat = delta.flatten(2)
+    return float((flat.std(dim=2) / (flat.abs().mean(dim=2) + 1e-12)).mean())
+
+
+def term_figure(k_std: float = 2.0, unit: int = 0) -> Figure:
+    """Widget: the Hebbian term of one unit (its three colour planes) with the input padded once (the fix)
+    and twice (the original code), and the spatial variation of each."""
+    k_std = min(max(float(k_std), 0.0), 10.0)
+    fig = Figure(figsize=(9, 5.4), layout="constrained")
+    axes = fig.subplots(2, 3)
+    for row, double in enumerate((False, True)):
+        delta = hebbian_term(double, k_std)
+        u = int(unit) % delta.shape[0]
+        limit = max(float(delta[u].abs().max()), 1e-12)
+        for c, name in enumerate(("red", "green", "blue")):
+            ax = axes[row, c]
+            ax.imshow(delta[u, c].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+            ax.set(xticks=[], yticks=[], title=f"{name}")
+        what = "padded twice (original)" if double else "padded once (fixed)"
+        axes[row, 0].set_ylabel(f"{what}\nvariation {spatial_variation(delta):.2f}", fontsize=9)
+    fig.suptitle(f"Hebbian term of unit {int(unit) % 16}, statistical threshold k = {k_std:g}")
+    return fig
+
+
+# ----- 3. the presets ---------------------------------------------------------------------------------------
+def threshold_presets() -> dict:
+    """hard WTA (baseline), temporal, statistical (fixed) and statistical as originally coded (squared winner,
+    double padding)."""
+    original = {"name": "statistical", "k_std": 2.0, "k": 1, "square_winner": True, "double_padding": True}
+    return {"hard WTA": get_preset("hard_basic"), "temporal": get_preset("temporal"),
+            "statistical (fixed)": get_preset("adaptive"),
+            "statistical (as coded)": with_changes("adaptive", {"competition": original}, label="adaptive_as_coded")}
+
+
+def filter_variation(run, layer: str = "conv1") -> float:
+    """:func:`spatial_variation` of a trained layer's filters minus their initial mean per (unit, colour):
+    low when the filters are flat colour patches."""
+    return spatial_variation(run.layer(layer).weight.detach().cpu())
+
+
+def print_filter_table(runs: dict) -> None:
+    print(f"{'run':26s} {'spatial variation of conv1 filters':>36s}")
+    for label, run in runs.items():
+        print(f"{label:26s} {filter_variation(run):36.2f}")
+
+
+def summary_rows() -> list:
+    once, twice = spatial_variation(hebbian_term(False)), spatial_variation(hebbian_term(True))
+    return [
+        ("Hebbian term with double padding: spatial variation", f"{twice:.3f}", "0 (one tap broadcast)", twice < 1e-4),
+        ("Hebbian term with the fix: spatial variation", f"{once:.2f}", "> 0.1 (varies over the kernel)", once > 0.1),
+    ]
+
+
+__all__ = [
+    "filter_variation", "gate_exercise_cases", "hebbian_term", "print_checks", "print_filter_table",
+    "spatial_variation", "statistical_gate_solution", "statistical_layer", "summary_rows", "term_figure",
+    "threshold_presets",
+]

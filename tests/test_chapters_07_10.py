@@ -1,0 +1,125 @@
+"""Chapters 7–10 (hebblib.chapters.ch07–ch10): the exercise solutions, the widget demos at their extreme
+values, and the chapters' key mechanisms on small seeded runs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from hebblib.chapters import ch07_lateral_inhibition as ch7
+from hebblib.chapters import ch08_bcm as ch8
+from hebblib.notebook import check_exercise
+from hebblib.surround import SurroundModulation, dog_kernel
+from test_chapters_01_03 import assert_finite_figure, one_thread  # noqa: F401  (the fixture runs on import)
+
+
+# ----- chapter 7: the surround kernel -------------------------------------------------------------------------
+def test_dog_solution_passes_its_check_and_matches_the_library(capsys):
+    chosen = check_exercise("DoG", ch7.dog_kernel_solution, ch7.dog_kernel_solution, ch7.kernel_exercise_cases())
+    assert chosen is ch7.dog_kernel_solution and "✓" in capsys.readouterr().out
+    for args in ch7.kernel_exercise_cases():
+        torch.testing.assert_close(ch7.dog_kernel_solution(*args), dog_kernel(*args))
+
+
+def test_wrong_kernel_is_rejected(capsys):
+    unnormalised = lambda size, se, si: dog_kernel(size, se, si) * 0.5  # noqa: E731
+    chosen = check_exercise("DoG", unnormalised, ch7.dog_kernel_solution, ch7.kernel_exercise_cases())
+    assert chosen is ch7.dog_kernel_solution and "✗" in capsys.readouterr().out
+
+
+def test_kernel_sums_match_the_spec():
+    sums = {name: round(total, 3) for name, _, _, _, total, _ in ch7.kernel_table()}
+    assert sums == {"thesis default": 2.341, "optimal conv1": 1.961, "optimal conv2": 2.792, "optimal conv3": 1.731}
+    assert float(dog_kernel(3, 1.0, 1.2).min()) > 0  # conv2 of 'optimal' has no inhibitory tap
+
+
+def test_a_window_wide_enough_for_both_gaussians_erases_a_uniform_map():
+    # both Gaussians are normalised: over a window that holds them both the kernel sums to about 0
+    assert abs(float(dog_kernel(11, 1.0, 1.2).sum())) < 1e-3
+    out = SurroundModulation(11, 1.0, 1.2)(torch.ones(1, 1, 31, 31))
+    assert abs(float(out[0, 0, 15, 15])) < 1e-3
+    assert float(dog_kernel(5, 1.2, 1.4).sum()) > 2  # the thesis kernel is cut off: it mostly smooths
+
+
+@pytest.mark.parametrize("sigma_e,sigma_i,size", [(0.2, 0.3, 1), (3.0, 0.3, 11), (3.0, 5.0, 11), (0.2, 5.0, 2)])
+def test_surround_demo_survives_extremes(sigma_e, sigma_i, size):
+    assert_finite_figure(ch7.surround_demo(sigma_e, sigma_i, size))
+
+
+def test_reduced_runs_differ_only_in_the_surround():
+    presets = ch7.surround_presets()
+    options = dict(n_train=200, n_test=100, probe_epochs=1, width_factor=0.125)
+    runs = ch7.train_presets(presets, quick=True, **options)
+    base, sm = runs["hard WTA"], runs["hard WTA + surround"]
+    assert base.layer().surround is None and sm.layer().surround is not None
+    assert 0 <= base.accuracy <= 100 and 0 <= sm.accuracy <= 100
+    assert not torch.equal(base.layer().weight, sm.layer().weight)
+    again = ch7.train_reduced(presets["hard WTA"], **options)
+    torch.testing.assert_close(again.layer().weight, base.layer().weight)  # same seed, same run
+
+
+# ----- chapter 8: BCM ------------------------------------------------------------------------------------------
+def test_bcm_step_solution_passes_and_matches_the_layer_rule(capsys):
+    check_exercise("BCM", ch8.bcm_step_solution, ch8.bcm_step_solution, ch8.bcm_exercise_cases())
+    assert "✓" in capsys.readouterr().out
+    from hebblib.rules import BCM
+
+    w, x, theta, lr, rate = ch8.bcm_exercise_cases()[0]
+    rule = BCM(theta_rate=rate, theta_init=theta)
+    y = (w @ x).view(1, 1)
+    r, _ = rule(y, y)
+    torch.testing.assert_close(ch8.bcm_step_solution(w, x, theta, lr, rate), w + lr * r[0, 0] * x)
+
+
+def test_toy_bcm_neuron_becomes_selective():
+    run = ch8.toy_neuron(theta_rate=0.05, lr=0.02, steps=3000, seed=0)
+    assert run["diverged_at"] is None and run["selectivity"] > 0.9
+    assert 2.0 < float(run["responses"][-1].max()) < 4.5  # y = θ = E[y²] = y²/3 at the fixed point
+    slow = ch8.toy_neuron(theta_rate=1e-4, lr=0.1, steps=3000, seed=0)
+    assert slow["diverged_at"] is not None  # a threshold that lags lets the activity run away
+
+
+@pytest.mark.parametrize("theta_rate,lr,steps,seed", [(1e-4, 0.1, 6000, 0), (1.0, 0.1, 6000, 9), (0.05, 1e-3, 10, 3),
+                                                      (1e-4, 1e-3, 1, 0)])
+def test_toy_demo_survives_extremes(theta_rate, lr, steps, seed):
+    assert_finite_figure(ch8.toy_demo(theta_rate, lr, steps, seed))
+
+
+def test_bcm_network_records_thresholds_and_sparse_weights():
+    recorder = ch8.ThetaRecorder()
+    options = dict(n_train=200, n_test=100, probe_epochs=1)
+    bcm = ch7.train_reduced(ch8.bcm_presets()["hard WTA + BCM"], callback=recorder, **options)
+    instar = ch7.train_reduced(ch8.bcm_presets()["hard WTA + Instar"], **options)
+    theta = recorder.trajectories()
+    assert theta.shape[1] == bcm.layer().weight.shape[0] and torch.isfinite(theta).all()
+    assert ch8.weight_statistics(bcm)["kurtosis"] > ch8.weight_statistics(instar)["kurtosis"] + 1
+    assert_finite_figure(ch8.theta_figure(theta))
+    assert_finite_figure(ch8.weight_histograms({"Instar": instar, "BCM": bcm}))
+
+
+# ----- chapter 9: thresholds and the double-padding bug ------------------------------------------------------
+from hebblib.chapters import ch09_time_and_statistics as ch9  # noqa: E402
+
+
+def test_statistical_gate_solution_matches_the_library_competition(capsys):
+    from hebblib.competitions import StatisticalCompetition
+
+    check_exercise("gate", ch9.statistical_gate_solution, ch9.statistical_gate_solution, ch9.gate_exercise_cases())
+    assert "✓" in capsys.readouterr().out
+    s = torch.randn(3, 8, 4, 4, generator=torch.Generator().manual_seed(0))
+
+    class Context:  # the competition reads the similarity from the layer context
+        def similarity(self, extra_padding=False):
+            return s
+
+    torch.testing.assert_close(ch9.statistical_gate_solution(s, 1.0), StatisticalCompetition(1.0)(s, Context()))
+
+
+def test_double_padding_makes_the_hebbian_term_spatially_uniform():
+    twice, once = ch9.hebbian_term(True), ch9.hebbian_term(False)
+    assert float(twice.abs().max()) > 0 and ch9.spatial_variation(twice) < 1e-4
+    assert ch9.spatial_variation(once) > 0.1
+
+
+@pytest.mark.parametrize("k_std,unit", [(0.0, 0), (10.0, 15), (2.0, 99)])
+def test_term_figure_survives_extremes(k_std, unit):
+    assert_finite_figure(ch9.term_figure(k_std, unit))
