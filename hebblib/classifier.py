@@ -181,11 +181,14 @@ def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3,
     ``DeviceDataset`` splits once, and train ``Dropout → Linear`` on them (Adam). ``model`` needs
     ``features(x)`` and ``num_features`` (any :class:`hebblib.HebbianNet` has them). Returns the
     per-epoch records of :func:`train_linear_probe` (accuracies in %)."""
-    feats = {name: extract_features(model, data, progress=progress, desc=f"{name} features")
+    # float32 on the CPU (its float16 arithmetic is slow); float16 on the GPU (memory)
+    dtype = torch.float32 if train.device.type == "cpu" else torch.float16
+    feats = {name: extract_features(model, data, dtype=dtype, progress=progress, desc=f"{name} features")
              for name, data in (("train", train), ("val", val), ("test", test))}
     train_set = (feats["train"], train.labels)
     if mirrored:
-        train_set += (extract_features(model, train, flip=True, progress=progress, desc="mirrored features"),)
+        train_set += (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
+                                       desc="mirrored features"),)
     head = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
     return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
                               epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import torch
 
-from ..data import CIFAR10_CLASSES, covariance_spectrum, fit_zca, off_diagonal_ratio
+from ..data import CIFAR10_CLASSES
 from ..plots.filters import plot_image_grid
 
 
@@ -28,31 +28,28 @@ def class_balance(labels: torch.Tensor, title: str = "images per class"):
     return fig
 
 
-def whitening_demo(images: torch.Tensor, eps: float = 1e-3, n_show: int = 6, fit_on: int | None = None):
-    """Fit ZCA on ``images`` (training images only) and show originals, whitened images and the
-    eigenvalue spectrum of the pixel covariance before and after. Returns (figure, numbers)."""
-    fit_images = images if fit_on is None else images[:fit_on]
-    zca = fit_zca(fit_images, eps=eps)
-    x = images.float() / 255
-    white = zca(x)
-    before, after = covariance_spectrum(x), covariance_spectrum(white)
-    numbers = {"off_diagonal_before": off_diagonal_ratio(x), "off_diagonal_after": off_diagonal_ratio(white)}
+def _off_diagonal_ratio(covariance: torch.Tensor) -> float:
+    """mean |off-diagonal| / mean diagonal of a covariance matrix (≈ 0 for white data)."""
+    d = covariance.shape[0]
+    off = covariance.abs().sum() - covariance.diagonal().abs().sum()
+    return float(off / (d * (d - 1)) / covariance.diagonal().mean())
 
-    rank = min(x.shape[0] - 1, before.numel())  # fewer images than pixels: the rest is exactly zero
+
+def whitening_demo(explorer: "WhiteningExplorer", eps: float = 1e-3):
+    """Originals, whitened images and the eigenvalue spectrum of the pixel covariance before and after
+    ZCA, from the explorer's eigendecomposition Σ = U S U^T: after whitening the covariance is
+    U S/(S+ε) U^T. Returns (figure, numbers)."""
+    S, U = explorer.eigenvalues.clamp_min(0), explorer.eigenvectors
+    white_spectrum = S / (S + eps)
+    numbers = {"off_diagonal_before": _off_diagonal_ratio((U * S) @ U.T),
+               "off_diagonal_after": _off_diagonal_ratio((U * white_spectrum) @ U.T)}
+    rank = min(explorer.n_images - 1, S.numel())  # fewer images than pixels: the rest is exactly zero
     fig = plt.figure(figsize=(11, 3.6))
     left, right = fig.subfigures(1, 2, width_ratios=[1.6, 1])
-    axes = left.subplots(2, n_show)
-    for i in range(n_show):
-        for row, batch in enumerate((x, white)):
-            img = batch[i].permute(1, 2, 0)
-            img = (img - img.min()) / (img.max() - img.min() + 1e-12)
-            axes[row, i].imshow(img.numpy(), interpolation="nearest")
-            axes[row, i].set_xticks([]), axes[row, i].set_yticks([])
-    axes[0, 0].set_ylabel("original")
-    axes[1, 0].set_ylabel(f"ZCA ε={eps:g}")
+    explorer.draw(eps, left)
     ax = right.subplots()
-    ax.semilogy(before[:rank].numpy(), label="original")
-    ax.semilogy(after[:rank].numpy(), label="whitened")
+    ax.semilogy(S.flip(0)[:rank].numpy(), label="original")
+    ax.semilogy(white_spectrum.flip(0)[:rank].numpy(), label="whitened")
     ax.set_xlabel("eigenvalue index")
     ax.set_ylabel("variance")
     ax.set_title("pixel-covariance spectrum")
@@ -113,6 +110,7 @@ class WhiteningExplorer:
         covariance = centred.T @ centred / (len(x) - 1)
         self.eigenvalues, self.eigenvectors = torch.linalg.eigh(covariance)
         self.shown = centred[:n_show]
+        self.n_images = len(x)
         self.originals = images[:n_show].float() / 255
 
     def whiten(self, eps: float) -> torch.Tensor:
@@ -120,12 +118,10 @@ class WhiteningExplorer:
         projected = self.shown @ self.eigenvectors
         return ((projected * scale) @ self.eigenvectors.T).float().view(-1, 3, 32, 32)
 
-    def show(self, eps: float = 1e-3):
-        eps = float(eps)
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
+    def draw(self, eps: float, fig):
+        """Originals (top row) and whitened images (bottom row) into ``fig`` (a figure or subfigure)."""
         white = self.whiten(eps)
-        fig, axes = plt.subplots(2, len(white), figsize=(1.6 * len(white), 3.4))
+        axes = fig.subplots(2, len(white))
         for i in range(len(white)):
             for row, img in enumerate((self.originals[i], white[i])):
                 img = img.permute(1, 2, 0)
@@ -134,6 +130,12 @@ class WhiteningExplorer:
                 axes[row, i].set_xticks([]), axes[row, i].set_yticks([])
         axes[0, 0].set_ylabel("original")
         axes[1, 0].set_ylabel(f"ε = {eps:g}")
+
+    def show(self, eps: float = 1e-3):
+        eps = float(eps)
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        fig = plt.figure(figsize=(1.6 * len(self.shown), 3.4), layout="constrained")
+        self.draw(eps, fig)
         fig.suptitle("small ε: edges only (and noise); large ε: close to the original")
-        fig.tight_layout()
         return fig

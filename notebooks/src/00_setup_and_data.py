@@ -96,8 +96,8 @@ ch0.class_balance(train_labels, "training images per class");
 # (directions with variance well below ε are damped rather than amplified).
 
 # %%
-fit_images = train_images[: quick_or(10_000, 2_000)]
-fig, numbers = ch0.whitening_demo(fit_images, eps=1e-3)
+explorer = ch0.WhiteningExplorer(train_images[: quick_or(10_000, 2_000)])  # Σ = U S Uᵀ, computed once
+fig, numbers = ch0.whitening_demo(explorer, eps=1e-3)
 print(f"mean |off-diagonal| / mean diagonal of the pixel covariance: {numbers['off_diagonal_before']:.3f} "
       f"before, {numbers['off_diagonal_after']:.3f} after whitening")
 
@@ -127,7 +127,6 @@ zca_matrix = check_exercise("ZCA matrix", my_zca_matrix, ch0.zca_matrix, cases)
 # chapters use $\varepsilon = 10^{-3}$, as Nimmo 2024.)
 
 # %%
-explorer = ch0.WhiteningExplorer(fit_images[:2_000])
 eps_slider = widgets.SelectionSlider(options=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1], value=1e-3, description="ε")
 display(widgets.interactive(explorer.show, eps=eps_slider))
 
