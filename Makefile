@@ -8,8 +8,9 @@ PY := $(VENV)/bin/python
 env:
 	@bash scripts/ensure_env.sh
 
+# (--allow-root only when run as root, e.g. in a container)
 lab: env
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 # Unit tests plus every notebook executed in quick mode on the CPU.
 test: env
