@@ -103,10 +103,11 @@ def hebbian_term_unfold(x, r, weight_shape):
 hebbian_term_unfold = check_exercise("Hebbian term by unfold", hebbian_term_unfold,
                                      ch4.hebbian_term_unfold_solution, ch4.unfold_exercise_cases(), atol=1e-10)
 x_t, r_t, shape_t = ch4.tiny_problem(seed=3)
-print("agrees with hebbian_term:", torch.allclose(hebbian_term_unfold(x_t, r_t, shape_t), hebbian_term(x_t, r_t, shape_t)))
+print("agrees with hebbian_term:",
+      torch.allclose(hebbian_term_unfold(x_t, r_t, shape_t), hebbian_term(x_t, r_t, shape_t)))
 
 # %% [markdown]
-# *Think.* The unfold form builds a (N, 75, 784) tensor, 25 times the size of the input, before
+# *Think.* The unfold form builds a (N, 75, 784) tensor, 19 times the size of the input, before
 # multiplying. The convolution form never builds it. On which hardware does that difference matter
 # most?
 #
