@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from . import layers as layers_module
 from .classifier import extract_features, train_linear_probe
+from .dropout import FastDropout
 from .presets import build_model, resolve_preset
 from .runtime import describe_device, get_device, seed_everything
 from .update import unfold_hebbian_term
@@ -175,13 +176,15 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     start = time.perf_counter()
     feats = extract_features(model, fast_data, progress=False)
     extract_s = time.perf_counter() - start
-    head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(model.num_features, 10)).to(device)
+    head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(model.num_features, 10)).to(device)
     pair = (feats, fast_data.labels)
     _sync(device)
     start = time.perf_counter()
     train_linear_probe(head, pair, pair, pair, epochs=classifier_epochs, progress=False)
     _sync(device)
     epoch_fast = (time.perf_counter() - start) / classifier_epochs
+    # the naive head is the original code's: nn.Dropout draws one Bernoulli sample per element
+    head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(model.num_features, 10)).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
     _sync(device)
     start = time.perf_counter()

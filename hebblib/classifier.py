@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .dropout import FastDropout
 from .errors import HebbianDivergenceError, check_choice
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
@@ -189,7 +190,7 @@ def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3,
     if mirrored:
         train_set += (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
                                        desc="mirrored features"),)
-    head = torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
+    head = torch.nn.Sequential(FastDropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
     return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
                               epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
                               augment=mirrored, generator=generator, progress=progress)

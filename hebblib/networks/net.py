@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..dropout import FastDropout
 from ..layers import HebbianConv2d, HebbianLinear
 from ..weights import count_parameters
 
@@ -36,7 +37,7 @@ class HebbianNet(nn.Module):
         self.architecture = architecture
         self.input_shape = tuple(input_shape)
         self.num_features = self._count_features()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.classifier = nn.Linear(self.num_features, num_classes)
         if head_init == "softhebb":
             with torch.no_grad():

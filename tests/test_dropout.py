@@ -1,0 +1,52 @@
+import pytest
+import torch
+
+from hebblib.dropout import FastDropout, dropout_mask
+
+
+@pytest.mark.parametrize("p", [0.5, 0.2, 0.9])
+def test_mask_drops_a_fraction_p_and_rescales_the_rest(p):
+    torch.manual_seed(0)
+    mask = dropout_mask((400, 1000), p)
+    dropped = (mask == 0).float().mean().item()
+    assert abs(dropped - p) < 0.005
+    assert torch.allclose(mask[mask != 0], torch.full((), 1 / (1 - p)))
+    assert abs(mask.mean().item() - 1.0) < 0.02  # E[mask] = 1: no change of scale on average
+
+
+def test_mask_bits_are_independent_across_positions():
+    # neighbouring entries come from the same random word: they must still be uncorrelated
+    torch.manual_seed(1)
+    keep = (dropout_mask((200_000,), 0.5) > 0).float()
+    for lag in (1, 2, 3, 4, 5):
+        corr = torch.corrcoef(torch.stack([keep[:-lag], keep[lag:]]))[0, 1].item()
+        assert abs(corr) < 0.01, (lag, corr)
+
+
+def test_fast_dropout_matches_nn_dropout_semantics():
+    torch.manual_seed(0)
+    layer = FastDropout(0.5)
+    x = torch.randn(64, 300, requires_grad=True)
+    y = layer(x)
+    kept = y != 0
+    assert torch.allclose(y[kept], 2 * x[kept])
+    y.sum().backward()
+    assert torch.equal(x.grad, kept.float() * 2)  # the gradient goes through the kept units only
+    layer.eval()
+    assert layer(x) is x
+    assert FastDropout(0.0)(x) is x
+
+
+def test_fast_dropout_is_reproducible_under_a_seed():
+    layer = FastDropout(0.5)
+    x = torch.ones(8, 50)
+    torch.manual_seed(3)
+    a = layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(a, layer(x))
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.0, 2])
+def test_bad_probability_names_the_value(p):
+    with pytest.raises(ValueError, match=repr(p)):
+        FastDropout(p)
