@@ -7,6 +7,7 @@ import torch
 
 from hebblib.chapters import ch07_lateral_inhibition as ch7
 from hebblib.chapters import ch08_bcm as ch8
+from hebblib.layers import HebbianConv2d
 from hebblib.notebook import check_exercise
 from hebblib.surround import SurroundModulation, dog_kernel
 from test_chapters_01_03 import assert_finite_figure, one_thread  # noqa: F401  (the fixture runs on import)
@@ -123,3 +124,35 @@ def test_double_padding_makes_the_hebbian_term_spatially_uniform():
 @pytest.mark.parametrize("k_std,unit", [(0.0, 0), (10.0, 15), (2.0, 99)])
 def test_term_figure_survives_extremes(k_std, unit):
     assert_finite_figure(ch9.term_figure(k_std, unit))
+
+
+def test_winner_recorder_counts_the_learning_positions_per_unit():
+    # a hard WTA has exactly one learner per position; counts are per unit and per batch
+    from hebblib.networks import HebbianNet
+
+    layer = HebbianConv2d(3, 6, 3, padding=1, rule="instar", competition="hard_wta", name="conv1")
+    net = HebbianNet([layer], input_shape=(3, 8, 8))
+    recorder = ch9.WinnerRecorder()
+    recorder.start(net)
+    for _ in range(3):
+        with torch.no_grad():
+            net.features(torch.randn(4, 3, 8, 8))
+        recorder(net)
+    counts = recorder.matrix()
+    assert counts.shape == (3, 6)
+    assert counts.sum(1).tolist() == [4 * 8 * 8] * 3 and recorder.positions == [4 * 8 * 8] * 3
+
+
+def test_effective_units_spans_one_to_all():
+    assert ch9.effective_units(torch.tensor([[5.0, 0, 0, 0]])).item() == pytest.approx(1.0)
+    assert ch9.effective_units(torch.tensor([[2.0, 2, 2, 2]])).item() == pytest.approx(4.0)
+    assert 1 < ch9.effective_units(torch.tensor([[3.0, 1, 0, 0]])).item() < 2
+
+
+def test_winners_figure_with_and_without_records(capsys):
+    recorder = ch9.WinnerRecorder()
+    recorder.counts, recorder.positions = [torch.tensor([3.0, 1, 0]), torch.tensor([0.0, 0, 0])], [4, 4]
+    assert_finite_figure(ch9.winners_figure({"a": recorder, "b": ch9.WinnerRecorder()}, window=2))
+    ch9.winner_table({"a": recorder})
+    assert "1 of 3" in capsys.readouterr().out  # unit 2 never learned
+    assert ch9.winners_figure({}).texts  # full mode: a notice instead of an empty grid

@@ -217,7 +217,8 @@ def train_reduced(preset, label: str | None = None, *, width_factor: float = QUI
     """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
     for one pass over ``n_train`` subset images (no flips), then a Dropout + Linear probe on those blocks'
     features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
-    only in the preset's settings. ``callback(net)`` runs after every batch's update. On one thread: these
+    only in the preset's settings. ``callback(net)`` runs after every batch's update; a callback with a
+    ``start(net)`` method gets it once, before the first batch (to attach hooks). On one thread: these
     tensors are small."""
     preset = resolve_preset(preset)
     preset["model"] = {**preset.get("model", {}), "width_factor": width_factor}
@@ -228,6 +229,8 @@ def train_reduced(preset, label: str | None = None, *, width_factor: float = QUI
         net = build_model(preset)
         net.train()
         generator = torch.Generator().manual_seed(seed * 1000 + 1)
+        if hasattr(callback, "start"):
+            callback.start(net)
         for x, _ in train.batches(batch_size, shuffle=True, augment=False, generator=generator):
             with torch.no_grad():
                 net.features(x, upto=blocks - 1)

@@ -111,8 +111,111 @@ def summary_rows() -> list:
     ]
 
 
+# ----- 4. who wins, and when ------------------------------------------------------------------------------------
+class WinnerRecorder:
+    """Callback for ``train_reduced``: after every batch, how many positions each unit of ``layer`` learned
+    at (its competition output y ≠ 0) — the winner distribution over time. A forward hook on the layer's
+    competition reads y, so the gated competitions (temporal, statistical) count only the units that pass.
+    """
+
+    def __init__(self, layer: str = "conv1"):
+        self.layer, self.counts, self.positions, self._pending = layer, [], [], None
+
+    def start(self, net) -> None:
+        competition = net.hebbian_layers()[self.layer].competition
+        competition.register_forward_hook(self._hook)
+
+    def _hook(self, module, inputs, y) -> None:
+        other_dims = [d for d in range(y.dim()) if d != 1]
+        self._pending = ((y.detach() != 0).sum(dim=other_dims).cpu(), y.numel() // y.shape[1])
+
+    def __call__(self, net) -> None:
+        if self._pending is not None:
+            counts, positions = self._pending
+            self.counts.append(counts.float())
+            self.positions.append(positions)
+            self._pending = None
+
+    def matrix(self) -> torch.Tensor:
+        """(batches, units): positions won per unit in every batch."""
+        return torch.stack(self.counts) if self.counts else torch.empty(0, 0)
+
+
+def effective_units(counts: torch.Tensor) -> torch.Tensor:
+    """exp(entropy) of each row's win shares: 1 when one unit takes every win, the number of units when all
+    win equally often. (batches, units) → (batches,)."""
+    share = counts / counts.sum(1, keepdim=True).clamp_min(1)
+    entropy = -(share * share.clamp_min(1e-12).log()).sum(1)
+    return entropy.exp()
+
+
+def train_with_winners(presets: dict, **options) -> tuple[dict, dict]:
+    """Quick mode: :func:`train_reduced` on each preset with a :class:`WinnerRecorder` on conv1. Full mode: the
+    full runs, and no recording (the pipeline has no per-batch hooks)."""
+    from ..runtime import is_quick
+    from .ch07_lateral_inhibition import train_presets, train_reduced
+
+    if not is_quick():
+        return train_presets(presets, quick=False), {}
+    runs, recorders = {}, {}
+    for label, preset in presets.items():
+        recorders[label] = WinnerRecorder()
+        runs[label] = train_reduced(preset, label, callback=recorders[label], **options)
+    return runs, recorders
+
+
+def winners_figure(recorders: dict, window: int = 2) -> Figure:
+    """Top: for each run, the share of each unit's wins (rows: units sorted by total wins) in consecutive
+    windows of ``window`` batches. Bottom: the effective number of learning units per batch."""
+    recorders = {label: r for label, r in recorders.items() if r.counts}
+    fig = Figure(figsize=(3.2 * max(len(recorders), 1), 5.4), layout="constrained")
+    if not recorders:
+        fig.text(0.5, 0.5, "no per-batch record (full mode)", ha="center")
+        return fig
+    grid = fig.add_gridspec(2, len(recorders), height_ratios=[2, 1])
+    timeline = fig.add_subplot(grid[1, :])
+    for column, (label, recorder) in enumerate(recorders.items()):
+        counts = recorder.matrix()
+        usable = counts.shape[0] // window * window
+        windows = counts[:usable].reshape(-1, window, counts.shape[1]).sum(1) if usable else counts
+        order = counts.sum(0).argsort(descending=True)
+        share = windows[:, order].T / windows.sum(1).clamp_min(1)
+        ax = fig.add_subplot(grid[0, column])
+        image = ax.imshow(share, aspect="auto", cmap="magma", interpolation="nearest", vmin=0)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(f"window of {window} batches")
+        ax.set_ylabel("unit (by total wins)" if column == 0 else "")
+        timeline.plot(range(1, counts.shape[0] + 1), effective_units(counts).numpy(), label=label)
+    fig.colorbar(image, ax=fig.axes[:len(recorders)], shrink=0.8, label="share of the window's wins")
+    units = next(iter(recorders.values())).matrix().shape[1]
+    timeline.axhline(units, color="grey", lw=0.8, ls=":")
+    timeline.set_xlabel("batch")
+    timeline.set_ylabel("effective learning units")
+    timeline.set_title(f"exp(entropy of the win shares); dotted: all {units} units equally", fontsize=9)
+    timeline.legend(fontsize=8)
+    return fig
+
+
+def winner_table(recorders: dict) -> None:
+    """Per run: learning events per position (1 for a hard WTA; fewer when a gate blocks the winner), units
+    that never learned, and the effective number of learning units over the first and the last quarter of
+    the batches."""
+    print(f"{'run':26s} {'learners per position':>22s} {'units never learning':>21s} "
+          f"{'effective units: first ¼':>25s} {'last ¼':>7s}")
+    for label, recorder in recorders.items():
+        counts = recorder.matrix()
+        if not counts.numel():
+            continue
+        quarter = max(counts.shape[0] // 4, 1)
+        first, last = (effective_units(part.sum(0, keepdim=True)).item()
+                       for part in (counts[:quarter], counts[-quarter:]))
+        never = int((counts.sum(0) == 0).sum())
+        per_position = counts.sum().item() / sum(recorder.positions)
+        print(f"{label:26s} {per_position:22.2f} {never:>15d} of {counts.shape[1]:<3d} {first:25.1f} {last:7.1f}")
+
+
 __all__ = [
-    "filter_variation", "gate_exercise_cases", "hebbian_term", "print_checks", "print_filter_table",
-    "spatial_variation", "statistical_gate_solution", "statistical_layer", "summary_rows", "term_figure",
-    "threshold_presets",
+    "WinnerRecorder", "effective_units", "filter_variation", "gate_exercise_cases", "hebbian_term", "print_checks",
+    "print_filter_table", "spatial_variation", "statistical_gate_solution", "statistical_layer", "summary_rows",
+    "term_figure", "threshold_presets", "train_with_winners", "winner_table", "winners_figure",
 ]

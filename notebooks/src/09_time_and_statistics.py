@@ -112,7 +112,7 @@ display(demo)
 # block, width × 0.25, 540 subset images, 10 probe epochs); full mode: all of CIFAR-10.
 
 # %%
-runs = ch7.train_presets(ch9.threshold_presets(), n_train=600)  # n_train: quick mode only
+runs, winners = ch9.train_with_winners(ch9.threshold_presets(), n_train=600)  # n_train: quick mode only
 ch7.print_runs(runs)
 
 # %%
@@ -126,8 +126,30 @@ ch9.print_filter_table(runs)
 # colour patches: their spatial variation falls from that of the random start, while the fixed layer
 # keeps spatial structure like the baseline. In a single layer the temporal gate rarely changes the
 # winner (the best unit almost always beats the mean of the medians), so its row may equal the
-# baseline's; the README's 74.6 vs 74.8 % says the same of the full network. *Think.* The temporal threshold is a median over 500 samples: in the first batches, what
-# is it computed from, and how does that affect which units learn early?
+# baseline's; the README's 74.6 vs 74.8 % says the same of the full network.
+#
+# ### Who wins, and when
+#
+# While the four layers learned, a hook on each competition counted, batch by batch, at how many
+# positions every unit's output was non-zero (the positions where it learns). The heat maps show each
+# unit's share of the wins in windows of two batches (units sorted by their total); the curve below is
+# the effective number of learning units, $\exp(-\sum_o p_o \log p_o)$ with $p_o$ unit $o$'s share of a
+# batch's wins: 24 if all units win equally often, 1 if a single unit takes everything. (Quick mode
+# only: the full pipeline has no per-batch hooks.)
+
+# %%
+ch9.winners_figure(winners)
+
+# %%
+ch9.winner_table(winners)
+
+# %% [markdown]
+# A hard WTA (and the temporal gate, which here almost never blocks a winner) has exactly one learner at
+# every position, and the wins spread over nearly all units. The statistical gate lets only the
+# unusually good matches learn, so fewer positions carry an update and the wins concentrate on fewer
+# units; the as-coded version, whose filters flatten into colour patches, concentrates them most.
+# *Think.* The temporal threshold is a median over 500 samples: in the first batches, what is it
+# computed from, and how does that affect which units learn early?
 #
 # ## Summary
 #
