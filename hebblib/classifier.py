@@ -194,3 +194,27 @@ def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3,
     return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
                               epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
                               augment=mirrored, generator=generator, progress=progress)
+
+
+def seeded_probe(model, make_head, data, *, epochs: int, lr: float = 1e-3, seed: int = 0,
+                 dtype: torch.dtype | None = None) -> dict:
+    """The chapters' probe: ``model``'s features of ``data = (train, val, test)`` cached once; then, seeded by
+    ``seed``, ``make_head()`` trained on them by :func:`train_linear_probe` (Adam at ``lr``, constant rate,
+    no augmentation) on one thread (a linear head on cached features: small tensors). Returns the final
+    test accuracy, the test accuracy at the best-validation epoch, the best validation accuracy and the
+    history."""
+    from .runtime import single_thread
+
+    train, val, test = data
+    feats = {name: extract_features(model, split, dtype=dtype, progress=False, desc=name)
+             for name, split in (("train", train), ("val", val), ("test", test))}
+    torch.manual_seed(seed)
+    head = make_head()
+    with single_thread():
+        history = train_linear_probe(head, (feats["train"], train.labels), (feats["val"], val.labels),
+                                     (feats["test"], test.labels), epochs=epochs, lr=lr, schedule="constant",
+                                     augment=False, generator=torch.Generator().manual_seed(seed + 1),
+                                     progress=False)
+    best = max(history, key=lambda h: h["val_acc"])
+    return {"final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": best["test_acc"],
+            "best_val_acc": best["val_acc"], "history": history}

@@ -1,6 +1,7 @@
 """Device, seed and quick-mode helpers shared by the library and every chapter."""
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 
@@ -54,3 +55,15 @@ def describe_device(device: torch.device | None = None) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return f"cpu ({torch.get_num_threads()} threads)"
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run tiny-tensor loops on one thread: with a few numbers per op, waking more threads costs far
+    more than it saves (10x on a busy 2-core machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -541,7 +541,7 @@ if pytest is not None:
     @pytest.fixture(scope="module")
     def single_thread():
         """Tiny tensors: one intra-op thread is faster, and does not stall when the other core is busy."""
-        previous = torch.get_num_threads()
-        torch.set_num_threads(1)
-        yield
-        torch.set_num_threads(previous)
+        from hebblib.runtime import single_thread as one_thread
+
+        with one_thread():
+            yield

@@ -15,6 +15,7 @@ from hebblib.chapters import ch02_updates_as_gradients as ch2
 from hebblib.chapters import ch03_competition as ch3
 from hebblib.competitions import HardWTA
 from hebblib.notebook import check_exercise
+from hebblib.runtime import single_thread
 from hebblib.surrogate import surrogate_update
 
 matplotlib.use("Agg")
@@ -23,10 +24,8 @@ matplotlib.use("Agg")
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """These layers are tiny: one thread avoids the cost of waking others on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with single_thread():
+        yield
 
 
 def assert_finite_figure(fig):

@@ -15,7 +15,6 @@ centred clouds used here.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from matplotlib.figure import Figure
 from ..data import correlated_gaussian_2d, gaussian_cloud
 from ..errors import HebbianDivergenceError
 from ..layers import HebbianLinear
+from ..runtime import single_thread
 
 RULES = ("hebb", "instar", "oja", "sanger")
 COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple")
@@ -33,18 +33,6 @@ EXPLODE_AT = 1e6  # the layer's guard: max |w| beyond this stops training with H
 # The 3-D cloud of the Sanger section: distinct eigenvalues (about 3.7, 1.4, 0.9).
 SANGER_COVARIANCE = ((3.0, 1.0, 0.5), (1.0, 2.0, 0.3), (0.5, 0.3, 1.0))
 INSTAR_OFFSET = 2.0  # Instar needs data away from the origin (see instar_section)
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run tiny-tensor loops on one thread: with a few numbers per op, waking more threads costs far
-    more than it saves (10x on a busy 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ----- data and the quantities the rules should find --------------------------------------------------

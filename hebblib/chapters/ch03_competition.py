@@ -26,7 +26,8 @@ from ..data import gaussian_clusters, image_patches
 from ..layers import HebbianLinear
 from ..plots.filters import normalize_images
 from .ch01_hebb_instar_oja import COLORS as _FIRST_COLORS
-from .ch01_hebb_instar_oja import print_checks, single_thread
+from ..runtime import single_thread
+from .ch01_hebb_instar_oja import print_checks
 
 ACTIVATIONS = ("cosine", "dot")
 COLORS = _FIRST_COLORS + ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "0.3")

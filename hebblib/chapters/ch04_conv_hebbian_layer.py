@@ -27,15 +27,14 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from .. import diagnostics as dg
-from ..classifier import extract_features, train_linear_probe
+from ..classifier import seeded_probe
 from ..errors import HebbianDivergenceError
 from ..layers import ACTIVATIONS, HebbianConv2d
 from ..networks import HebbianNet, build_network
 from ..plots.competition import plot_competition, plot_ltp_ltd
 from ..plots.filters import normalize_images, plot_filters
-from ..runtime import is_quick, quick_or
+from ..runtime import is_quick, quick_or, single_thread
 from ..update import hebbian_term, normalize_update
-from .ch01_hebb_instar_oja import single_thread
 
 # Miconi (2021) Table 1, default network (WTA output, no pruning), layer-1 quadrants, 10 runs.
 PUBLISHED = {"random": 43.3, "trained": 49.94}
@@ -260,20 +259,8 @@ def miconi_layer1(seed: int = 0, lr: float = 1e-4) -> HebbianNet:
 def probe(net: HebbianNet, data, epochs: int, lr: float = 1e-3, seed: int = 0) -> dict:
     """Linear probe (the pipeline's ``train_linear_probe``: Adam, no augmentation) on the quadrant
     features of ``net``; returns the final and best-validation test accuracies and the history."""
-    train, val, test = data
     model = QuadrantFeatures(net)
-    feats = {name: extract_features(model, split, dtype=torch.float32, progress=False, desc=name)
-             for name, split in (("train", train), ("val", val), ("test", test))}
-    torch.manual_seed(seed)
-    head = nn.Linear(model.num_features, 10)
-    with single_thread():  # a 400 → 10 head: small tensors, faster on one thread of a busy CPU
-        history = train_linear_probe(head, (feats["train"], train.labels), (feats["val"], val.labels),
-                                     (feats["test"], test.labels), epochs=epochs, lr=lr, schedule="constant",
-                                     augment=False, generator=torch.Generator().manual_seed(seed + 1),
-                                     progress=False)
-    best = max(history, key=lambda h: h["val_acc"])
-    return {"final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": best["test_acc"],
-            "history": history}
+    return seeded_probe(model, lambda: nn.Linear(model.num_features, 10), data, epochs=epochs, lr=lr, seed=seed, dtype=torch.float32)
 
 
 def run_experiment(hebbian_epochs: int | None = None, probe_epochs: int | None = None, warmup_batches=None,

@@ -33,8 +33,7 @@ from ..errors import HebbianDivergenceError
 from ..layers import HebbianConv2d
 from ..plots.competition import plot_radius, plot_weight_histogram
 from ..plots.receptive_fields import pga_receptive_fields, plot_receptive_fields
-from ..runtime import is_quick, quick_or, seed_everything
-from .ch01_hebb_instar_oja import single_thread
+from ..runtime import is_quick, quick_or, seed_everything, single_thread
 
 PUBLISHED = {"nimmo_readme": 79.2, "softhebb_paper": 80.3}
 SOURCES = {"nimmo_readme": "Nimmo & Mondragón code README, 'soft' preset, 20 classifier epochs",

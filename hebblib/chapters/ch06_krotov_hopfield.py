@@ -25,12 +25,11 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..classifier import extract_features, train_linear_probe
+from ..classifier import seeded_probe
 from ..layers import HebbianConv2d, HebbianLinear
 from ..networks import HebbianNet, build_network
 from ..plots.filters import plot_filters
-from ..runtime import is_quick, quick_or
-from .ch01_hebb_instar_oja import single_thread
+from ..runtime import is_quick, quick_or, single_thread
 
 # The toy batch of the slides (rows = samples v1, v2, v3).
 TOY_V = ((0.10, 0.20, 0.30, 0.40), (0.10, 0.30, 0.30, 0.10), (0.40, 0.10, 0.10, 0.40))
@@ -362,19 +361,7 @@ PROBE_LR = 1e-4  # Adam on 18,816 features: the pipeline's default 1e-3 overshoo
 
 def probe(net: HebbianNet, data, epochs: int, seed: int = 0, lr: float = PROBE_LR) -> dict:
     """The pipeline's linear probe (Adam at ``lr``, no augmentation) on the net's Dropout + Linear head."""
-    train, val, test = data
-    feats = {name: extract_features(net, split, progress=False, desc=name)
-             for name, split in (("train", train), ("val", val), ("test", test))}
-    torch.manual_seed(seed)
-    head = nn.Sequential(net.dropout, net.classifier)
-    with single_thread():  # a linear head on cached features: small tensors
-        history = train_linear_probe(head, (feats["train"], train.labels), (feats["val"], val.labels),
-                                     (feats["test"], test.labels), epochs=epochs, lr=lr, schedule="constant",
-                                     augment=False, generator=torch.Generator().manual_seed(seed + 1),
-                                     progress=False)
-    best = max(history, key=lambda h: h["val_acc"])
-    return {"final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": best["test_acc"],
-            "best_val_acc": best["val_acc"], "history": history}
+    return seeded_probe(net, lambda: nn.Sequential(net.dropout, net.classifier), data, epochs=epochs, lr=lr, seed=seed)
 
 
 @functools.lru_cache(maxsize=2)

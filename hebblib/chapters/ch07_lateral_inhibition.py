@@ -30,10 +30,10 @@ from ..layers import HebbianConv2d
 from ..plots import style
 from ..presets import DEFAULT_SURROUND, build_model, get_preset, resolve_preset
 from ..results import measured_result
-from ..runtime import is_quick, seed_everything
+from ..runtime import is_quick, seed_everything, single_thread
 from ..surround import SurroundModulation, dog_kernel
 from ..training import load_splits, run_preset
-from .ch01_hebb_instar_oja import print_checks, single_thread
+from .ch01_hebb_instar_oja import print_checks
 from .ch03_competition import filter_mosaic
 
 QUICK_WIDTH = 0.25      # quick mode: the first block at a quarter of its width (24 filters instead of 96)

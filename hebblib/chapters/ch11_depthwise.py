@@ -24,8 +24,8 @@ from matplotlib.figure import Figure
 
 from ..layers import HebbianConv2d
 from ..networks import PARAMETER_COUNTS, build_network
-from ..runtime import is_quick, seed_everything
-from .ch01_hebb_instar_oja import print_checks, single_thread
+from ..runtime import is_quick, seed_everything, single_thread
+from .ch01_hebb_instar_oja import print_checks
 
 PUBLISHED = {"depthwise": 72.0, "hard_basic": 74.8}
 SOURCE_README = "Nimmo & Mondragón code README"

@@ -18,8 +18,9 @@ from matplotlib.figure import Figure
 
 from ..networks import PARAMETER_COUNTS
 from ..networks.blocks import ResidualBlock
+from ..runtime import single_thread
 from .ch11_depthwise import (describe_run, initial_model, parameter_rows, print_checks, print_comparison,
-                             print_full_figure, single_thread)
+                             print_full_figure)
 
 PUBLISHED_RESIDUAL = 71.0  # thesis Table 3 (5 classifier epochs); the README gives no number
 SOURCE_THESIS = "Nimmo 2024 thesis, Table 3"

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from ..layers import HebbianConv2d
+from ..runtime import single_thread
 from .ch11_depthwise import (demo_image, describe_run, depthwise_layer, kernel_mosaic, print_checks, print_full_figure,
-                             response, single_thread)
+                             response)
 from .ch12_residual import test_images
 
 PUBLISHED = {"dale": 67.3, "dale_thesis": 62.0, "optimal": 76.0}
