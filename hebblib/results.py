@@ -133,9 +133,26 @@ def measured_results_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
-def measured_result(preset_name: str, original: bool = False) -> dict | None:
+def measured_result(preset_name: str, original: bool = False, directory=None) -> dict | None:
     """The committed full-data summary of a preset (``docs/results/<preset>[-original].json``, a copy of
     a run's ``summary.json``), or None when it has not been measured yet. Chapters print it beside their
     own quick-mode number, saying which is which."""
-    path = measured_results_dir() / f"{preset_name}{'-original' if original else ''}.json"
+    directory = Path(directory) if directory is not None else measured_results_dir()
+    path = directory / f"{preset_name}{'-original' if original else ''}.json"
     return read_json(path) if path.is_file() else None
+
+
+def full_data_accuracy(preset_name: str, original: bool = False, directory=None) -> dict | None:
+    """The committed full-data run of a preset in numbers: ``final``, ``at_best_val`` and ``max`` test
+    accuracy (means over its seeds, %), ``seeds`` and ``file``; None when it has not been measured yet."""
+    summary = measured_result(preset_name, original, directory)
+    if summary is None:
+        return None
+
+    def mean(metric):
+        value = summary.get(metric)
+        return float(value["mean"] if isinstance(value, dict) else value)
+
+    return {"final": mean("final_test_acc"), "at_best_val": mean("test_acc_at_best_val"),
+            "max": mean("max_test_acc"), "seeds": len(summary.get("seeds", [])) or 1,
+            "file": f"docs/results/{preset_name}{'-original' if original else ''}.json"}

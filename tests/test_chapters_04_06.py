@@ -129,19 +129,22 @@ def test_radius_rule_converges_where_a_constant_rate_does_not():
     assert abs(float(constant[-1].median()) - 1) > 0.2
 
 
-def test_committed_full_result_reader(tmp_path):
-    assert ch5.committed_full_result("soft", root=tmp_path) is None
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "results.md").write_text(
-        "| preset | published | measured (full CIFAR-10) |\n|---|---|---|\n"
-        "| `optimal` | 76.0 % | 75.1 % |\n| `soft` | 79.2 % | 78.4 % |\n")
-    found = ch5.committed_full_result("soft", root=tmp_path)
-    assert found["accuracy"] == 78.4 and found["where"] == "docs/results.md"
-    (tmp_path / "docs" / "soft.json").write_text(
-        '{"preset": "soft", "quick": false, "original": false, "data": {"source": "full"}, '
-        '"max_test_acc": {"mean": 78.9, "std": 0.2}}')
-    assert ch5.committed_full_result("soft", root=tmp_path)["accuracy"] == 78.9
-    assert ch5.committed_full_result("bcm", root=tmp_path) is None
+def test_full_data_accuracy_reads_the_committed_summary(tmp_path, capsys):
+    from hebblib.results import full_data_accuracy
+
+    assert full_data_accuracy("soft", directory=tmp_path) is None
+    (tmp_path / "soft.json").write_text(
+        '{"preset": "soft", "seeds": [0, 1], "final_test_acc": {"mean": 78.1, "std": 0.2}, '
+        '"test_acc_at_best_val": {"mean": 78.0, "std": 0.1}, "max_test_acc": {"mean": 78.9, "std": 0.2}}')
+    full = full_data_accuracy("soft", directory=tmp_path)
+    assert (full["final"], full["at_best_val"], full["max"], full["seeds"]) == (78.1, 78.0, 78.9, 2)
+    assert full_data_accuracy("bcm", directory=tmp_path) is None
+    run = {"quick": True, "data": {"n_train": 1800}, "supervised": {"epochs": 3}, "max_test_acc": 40.0}
+    ch5.report_lines(run, full)
+    out = capsys.readouterr().out
+    assert "measured 78.1%" in out and "max over epochs 78.9" in out and "published 79.2%" in out
+    ch5.report_lines(run, None)
+    assert "not measured yet" in capsys.readouterr().out
 
 
 def test_quick_preset_is_the_soft_preset_at_quarter_width():

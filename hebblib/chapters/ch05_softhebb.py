@@ -15,10 +15,7 @@ weight distributions.
 from __future__ import annotations
 
 import contextlib
-import glob
-import json
 import math
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -309,58 +306,9 @@ def _repo_root() -> Path:
     return repo_root()
 
 
-def _accuracy(value):
-    if isinstance(value, dict):
-        value = value.get("mean")
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def committed_full_result(preset: str = "soft", root=None) -> dict | None:
-    """The measured full-data accuracy of ``preset``, from the results committed to the repository:
-    a JSON record or summary (``docs/**/*.json``, ``results/**/*.json``) with ``preset`` = ``preset``,
-    not ``quick`` and a full data source; else a row of ``docs/results.md`` whose first cell names the
-    preset, read in the column whose header says "measured". Returns ``{"accuracy", "where", "metric"}``
-    or None when nothing has been committed yet."""
-    root = Path(root) if root is not None else _repo_root()
-    for pattern in ("docs/**/*.json", "results/**/*.json"):
-        for path in sorted(glob.glob(str(root / pattern), recursive=True)):
-            try:
-                record = json.loads(Path(path).read_text())
-            except (OSError, ValueError):
-                continue
-            for item in record if isinstance(record, list) else [record]:
-                if not isinstance(item, dict) or item.get("preset") != preset or item.get("quick"):
-                    continue
-                if item.get("original"):
-                    continue
-                if (item.get("data") or {}).get("source", "full") != "full":
-                    continue
-                for metric in ("max_test_acc", "final_test_acc", "test_acc_at_best_val"):
-                    accuracy = _accuracy(item.get(metric))
-                    if accuracy is not None:
-                        return {"accuracy": accuracy, "where": str(Path(path).relative_to(root)), "metric": metric}
-    table = root / "docs" / "results.md"
-    if table.is_file():
-        header = None
-        for line in table.read_text().splitlines():
-            cells = [c.strip().strip("`* ") for c in line.strip().strip("|").split("|")]
-            if len(cells) < 2:
-                continue
-            if any("measured" in c.lower() for c in cells):
-                header = [c.lower() for c in cells]
-                continue
-            if header and cells[0] == preset:
-                column = next(i for i, c in enumerate(header) if "measured" in c)
-                match = re.search(r"(\d+(?:\.\d+)?)\s*%?", cells[column]) if column < len(cells) else None
-                if match:
-                    return {"accuracy": float(match.group(1)), "where": "docs/results.md",
-                            "metric": header[column]}
-    return None
-
-
 def report_lines(result: dict, full: dict | None = None, quick: bool | None = None) -> None:
     """The quick (or full) measured number and the committed full-data number, each beside both
-    published figures, saying which is which."""
+    published figures, saying which is which. ``full``: :func:`hebblib.results.full_data_accuracy`."""
     from ..notebook import report
 
     quick = result.get("quick") if quick is None else quick
@@ -378,5 +326,7 @@ def report_lines(result: dict, full: dict | None = None, quick: bool | None = No
               "`python -m hebblib reproduce --preset soft` and record it in docs/results.md")
         return
     for key in ("nimmo_readme", "softhebb_paper"):
-        report(f"soft preset on all of CIFAR-10 ({full['metric']}, from {full['where']})", full["accuracy"],
-               PUBLISHED[key], SOURCES[key])
+        report(f"soft preset on all of CIFAR-10, committed full-data run ({full['seeds']} seed(s)), final epoch",
+               full["final"], PUBLISHED[key], SOURCES[key],
+               f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
+               f"{full['file']}")

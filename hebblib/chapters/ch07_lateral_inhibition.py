@@ -29,7 +29,7 @@ from ..classifier import linear_probe
 from ..layers import HebbianConv2d
 from ..plots import style
 from ..presets import DEFAULT_SURROUND, build_model, get_preset, resolve_preset
-from ..results import measured_result
+from ..results import full_data_accuracy
 from ..runtime import is_quick, seed_everything, single_thread
 from ..surround import SurroundModulation, dog_kernel
 from ..training import load_splits, run_preset
@@ -292,15 +292,14 @@ def report_preset(preset_name: str, run: PresetRun, label: str | None = None) ->
             if run.quick else "")
     report(f"{label or preset_name}, this run ({describe_run(run)})", run.accuracy, preset["published"],
            "README", note)
-    full = measured_result(preset_name)
+    full = full_data_accuracy(preset_name)
     if full is None:
         print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
     else:
-        metric = full.get("max_test_acc", {})
-        value = metric.get("mean") if isinstance(metric, dict) else metric
-        seeds = len(full.get("seeds", [])) or 1
-        report(f"{preset_name} on all of CIFAR-10, committed full-data run ({seeds} seed(s))", float(value),
-               preset["published"], "README")
+        report(f"{preset_name} on all of CIFAR-10, committed full-data run ({full['seeds']} seed(s)), final epoch",
+               full["final"], preset["published"], "README",
+               f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
+               f"{full['file']}")
 
 
 def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:
@@ -351,10 +350,22 @@ def print_summary(rows) -> None:
         print(f"· {label}: measured {measured} | {target}")
 
 
+def report_runs(rows, runs: dict, published: dict, source: str, preset_name: str, preset_run: str) -> None:
+    """The closing cell of chapters 7–10: the comparison rows of ``rows`` (verdict None), each run's number
+    beside its published one (``published[label]``, from ``source``), and ``preset_name``'s full-data figure
+    beside the run ``runs[preset_run]``."""
+    from ..notebook import report
+
+    print_summary([r for r in rows if r[3] is None])
+    for label, run in runs.items():
+        report(f"{label}, this run ({describe_run(run)})", run.accuracy, published[label], source)
+    report_preset(preset_name, runs[preset_run])
+
+
 __all__ = [
     "FirstBlocks", "KERNELS", "PresetRun", "QUICK_WIDTH", "activity_statistics", "describe_run", "dog_kernel_solution",
     "example_images", "filters_side_by_side", "fixed_layer", "kernel_exercise_cases", "kernel_table",
-    "print_kernel_table", "print_runs", "print_summary", "reduced_data", "report_preset", "summary_rows",
+    "print_kernel_table", "print_runs", "print_summary", "report_runs", "reduced_data", "report_preset", "summary_rows",
     "surround_demo", "surround_maps", "surround_presets", "train_full", "train_presets", "train_reduced",
     "valid_surround", "with_changes",
 ]

@@ -191,7 +191,11 @@ def fit_zca(
     for folder in filter(_writable, dirs):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            torch.save({k: v.cpu() for k, v in zca.state_dict().items()}, folder / name)
+            # write then rename: runs started together may fit the same matrix, and a reader must never
+            # see a half-written file
+            partial = folder / f".{name}.{os.getpid()}.partial"
+            torch.save({k: v.cpu() for k, v in zca.state_dict().items()}, partial)
+            os.replace(partial, folder / name)
             return zca
         except OSError:
             continue

@@ -35,6 +35,7 @@ from hebblib.chapters import ch05_softhebb as ch5
 from hebblib.networks import PARAMETER_COUNTS
 from hebblib.notebook import check_exercise, setup, todo
 from hebblib.presets import build_model, get_preset
+from hebblib.results import full_data_accuracy
 
 device = setup(seed=0)
 
@@ -200,4 +201,4 @@ ch5.weight_histograms_figure(run["before"], run["after"])
 # CIFAR-10, each beside the two published figures:
 
 # %%
-ch5.report_lines(run, ch5.committed_full_result("soft"))
+ch5.report_lines(run, full_data_accuracy("soft"))

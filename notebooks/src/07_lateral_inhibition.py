@@ -145,8 +145,4 @@ ch7.filters_side_by_side(runs)
 ch7.print_summary([r for r in ch7.summary_rows(runs) if r[3] is not None])
 
 # %%
-from hebblib.notebook import report
-ch7.print_summary([r for r in ch7.summary_rows(runs) if r[3] is None])
-for label, run in runs.items():
-    report(f"{label}, this run ({ch7.describe_run(run)})", run.accuracy, ch7.THESIS[label], ch7.THESIS_SOURCE)
-ch7.report_preset("hard_basic", runs["hard WTA"])
+ch7.report_runs(ch7.summary_rows(runs), runs, ch7.THESIS, ch7.THESIS_SOURCE, "hard_basic", "hard WTA")

@@ -164,8 +164,5 @@ ch10.effective_filters_figure(runs)
 ch10.print_summary([r for r in ch10.summary_rows(runs) if r[3] is not None])
 
 # %%
-from hebblib.notebook import report
-ch10.print_summary([r for r in ch10.summary_rows(runs) if r[3] is None])
-for label, run in runs.items():
-    report(f"{label}, this run ({ch7.describe_run(run)})", run.accuracy, ch10.THESIS[label], ch10.THESIS_SOURCE)
-ch7.report_preset("presynaptic", runs["hard WTA + presynaptic"])
+ch7.report_runs(ch10.summary_rows(runs), runs, ch10.THESIS, ch10.THESIS_SOURCE, "presynaptic",
+                "hard WTA + presynaptic")
