@@ -19,8 +19,12 @@ class Triangle(nn.Module):
             raise ValueError(f"Triangle power must be > 0, got {power!r}")
         self.power = float(power)
 
+    def base(self, u: torch.Tensor) -> torch.Tensor:
+        """``ReLU(u − mean_o' u)``: the Triangle before its power."""
+        return torch.relu(u - u.detach().mean(dim=1, keepdim=True))
+
     def forward(self, u: torch.Tensor) -> torch.Tensor:
-        out = torch.relu(u - u.detach().mean(dim=1, keepdim=True))
+        out = self.base(u)
         return out if self.power == 1.0 else out.pow(self.power)
 
     def extra_repr(self) -> str:

@@ -22,10 +22,16 @@ def winner_mask(u: torch.Tensor, k: int = 1) -> torch.Tensor:
     return torch.zeros_like(u).scatter_(1, winners, 1.0)
 
 
-def sign_flip_losers(values: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+def winners_of(u: torch.Tensor, ctx=None) -> torch.Tensor:
+    """``argmax_o u`` (keepdim), shared through the layer context when there is one: the layer's win
+    count needs the same indices, and an argmax over channels is not cheap on the CPU."""
+    return ctx.winners() if ctx is not None and hasattr(ctx, "winners") else u.argmax(dim=1, keepdim=True)
+
+
+def sign_flip_losers(values: torch.Tensor, u: torch.Tensor, winner: torch.Tensor | None = None) -> torch.Tensor:
     """``values ⊙ s`` with ``s = +1`` at the most active unit of ``u`` and ``−1`` elsewhere
-    (computed in place on a negated copy: no mask tensor is built)."""
-    winner = u.argmax(dim=1, keepdim=True)
+    (computed in place on a negated copy: no mask tensor is built). ``winner``: ``argmax_o u`` if known."""
+    winner = u.argmax(dim=1, keepdim=True) if winner is None else winner
     return values.neg().scatter_(1, winner, values.gather(1, winner))
 
 
@@ -73,7 +79,7 @@ class HardWTA(Competition):
         return self.k
 
     def forward(self, u, ctx=None):
-        winners = u.argmax(dim=1, keepdim=True) if self.k == 1 else u.topk(self.k, dim=1).indices
+        winners = winners_of(u, ctx) if self.k == 1 else u.topk(self.k, dim=1).indices
         kept = torch.ones_like(winners, dtype=u.dtype) if self.binary else u.gather(1, winners)
         return torch.zeros_like(u).scatter_(1, winners, kept)
 
@@ -100,7 +106,7 @@ class AntiHebbianWTA(Competition):
         return 2
 
     def forward(self, u, ctx=None):
-        return sign_flip_losers(u, u)
+        return sign_flip_losers(u, u, winners_of(u, ctx))
 
 
 class SoftWTA(Competition):
@@ -129,7 +135,7 @@ class SoftWTA(Competition):
 
     def forward(self, u, ctx=None):
         q = torch.softmax(u / self.temperature, dim=1)
-        return sign_flip_losers(q, u) if self.anti_hebbian else q
+        return sign_flip_losers(q, u, winners_of(u, ctx)) if self.anti_hebbian else q
 
     def extra_repr(self):
         return f"temperature={self.temperature:g}, anti_hebbian={self.anti_hebbian}"

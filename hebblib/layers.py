@@ -40,8 +40,15 @@ UPDATE_PATHS = ("direct", "surrogate")
 class _Context:
     """What a competition may need beyond ``u``: the padded input and the effective weights."""
 
-    def __init__(self, layer, x_padded, weight, arrange):
-        self.layer, self.x, self.weight, self.arrange = layer, x_padded, weight, arrange
+    def __init__(self, layer, x_padded, weight, arrange, u=None):
+        self.layer, self.x, self.weight, self.arrange, self.u = layer, x_padded, weight, arrange, u
+        self._winners = None
+
+    def winners(self):
+        """``argmax_o u`` (keepdim) of the activity the competition sees, computed once per step."""
+        if self._winners is None:
+            self._winners = self.u.argmax(dim=1, keepdim=True)
+        return self._winners
 
     def similarity(self, extra_padding: bool = False):
         """``conv(x, W) / ‖W_o‖`` (seed 000 §3.3.7); ``extra_padding`` pads again, as the original did."""
@@ -181,7 +188,8 @@ class _HebbianBase(nn.Module):
         arrange, restore = self._arrangement(u)
         arranged = arrange(u)
         self.competition.check(arranged.shape[1])
-        y = restore(self.competition(arranged, _Context(self, x_padded, weight, arrange)))
+        ctx = _Context(self, x_padded, weight, arrange, arranged)
+        y = restore(self.competition(arranged, ctx))
         if self.update_via == "surrogate":
             delta = surrogate_update(x_padded, self._weight4d(), y, self.rule.name,
                                      self.stride, self.dilation, self.groups)
@@ -196,7 +204,7 @@ class _HebbianBase(nn.Module):
                 delta = delta - decay
         self.delta_w += normalize_update(delta, self.update_norm)
         if self._competition_axis() == "channels" and self.groups == 1:
-            winners = u.argmax(dim=1).flatten()  # index_add_ keeps the count on the device (no host sync)
+            winners = ctx.winners().flatten()  # index_add_ keeps the count on the device (no host sync)
             self.win_counts.index_add_(0, winners, torch.ones_like(winners, dtype=self.win_counts.dtype))
 
     def learning_rates(self, lr: float | None = None) -> torch.Tensor:

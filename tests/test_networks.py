@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hebblib.activations import Triangle
 from hebblib.networks import (ARCHITECTURES, PARAMETER_COUNTS, build_network, merge_settings, miconi,
                               krotov_hopfield, softhebb, softhebb_depthwise)
 
@@ -148,3 +149,20 @@ def test_krotov_hopfield_stack():
     assert list(layers) == ["conv1", "conv2", "conv3", "conv4", "fc5"]
     assert layers["fc5"].competition.name == "krotov" and layers["fc5"].lebesgue_p == 8
     assert layers["conv1"].update_norm == "per_filter" and layers["fc5"].update_norm == "global_max"
+
+
+@pytest.mark.parametrize("act", [Triangle(0.7), Triangle(1.4), Triangle(1.0), torch.nn.ReLU()])
+@pytest.mark.parametrize("pool", [torch.nn.MaxPool2d(4, 2, 1), torch.nn.MaxPool2d(2), torch.nn.AvgPool2d(2, 2, 0)])
+def test_activate_and_pool_equals_pool_of_act(act, pool):
+    # the power taken after the max-pool and the channels-last pool must not change the values or gradients
+    from hebblib.networks.blocks import activate_and_pool
+
+    u = torch.randn(3, 8, 12, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    a, b = u.clone().requires_grad_(), u.clone().requires_grad_()
+    fast, reference = activate_and_pool(act, pool, a), pool(act(b))
+    assert fast.is_contiguous() and fast.shape == reference.shape
+    torch.testing.assert_close(fast, reference, rtol=1e-12, atol=1e-12)
+    weights = torch.randn_like(reference)
+    (fast * weights).sum().backward()
+    (reference * weights).sum().backward()
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)

@@ -39,6 +39,26 @@ def make_pool(spec) -> nn.Module:
     raise ValueError(f"unknown pool kind {kind!r}; valid choices: 'avg', 'max'")
 
 
+def activate_and_pool(act: nn.Module, pool: nn.Module, u: torch.Tensor) -> torch.Tensor:
+    """``pool(act(u))``, computed faster where that changes nothing:
+
+    * a Triangle of power p followed by a max-pool takes the power *after* the pool. ``t ↦ t^p`` is
+      increasing on t ≥ 0, so ``max_window(t^p) = (max_window t)^p`` exactly (the same element is picked),
+      and the costly fractional power runs on the pooled map, a quarter of the size for a stride-2 pool;
+    * on the CPU the max-pool runs on a channels-last copy of its input (several times faster there than
+      the channel-first kernel; the pooled map goes back to the usual layout).
+    """
+    if not isinstance(pool, nn.MaxPool2d):
+        return pool(act(u))
+    power = act.power if isinstance(act, Triangle) else 1.0
+    base = act.base(u) if isinstance(act, Triangle) else act(u)
+    if base.device.type == "cpu" and base.dim() == 4:
+        pooled = pool(base.contiguous(memory_format=torch.channels_last)).contiguous()
+    else:
+        pooled = pool(base)
+    return pooled if power == 1.0 else pooled.pow(power)
+
+
 class ConvBlock(nn.Module):
     """``pool(act(conv(norm(x))))``. With ``subtract_threshold`` the conv's adaptive thresholds θ are
     removed from the output before the activation, as Miconi's triangle output ``relu(u − θ − mean)``."""
@@ -55,7 +75,7 @@ class ConvBlock(nn.Module):
             theta = getattr(self.conv.competition, "threshold", None)
             if theta is not None and theta.numel() == u.shape[1]:
                 u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
-        return self.pool(self.act(u))
+        return activate_and_pool(self.act, self.pool, u)
 
 
 class DepthwiseSeparableBlock(nn.Module):
@@ -70,7 +90,7 @@ class DepthwiseSeparableBlock(nn.Module):
         self.act, self.pool = act, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.act(self.pointwise(self.norm2(self.depthwise(self.norm1(x))))))
+        return activate_and_pool(self.act, self.pool, self.pointwise(self.norm2(self.depthwise(self.norm1(x)))))
 
 
 class ResidualBlock(nn.Module):
@@ -102,7 +122,7 @@ class ResidualBlock(nn.Module):
         main = self.act1(self.expand(self.norm1(x)))
         main = self.act2(self.depthwise(self.norm2(main)))
         main = self.project(self.norm3(main))
-        return self.pool(self.act(main + self.shortcut(self.shortcut_norm(x))))
+        return activate_and_pool(self.act, self.pool, main + self.shortcut(self.shortcut_norm(x)))
 
 
 class LinearBlock(nn.Module):
