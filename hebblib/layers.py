@@ -37,6 +37,9 @@ DALE_MODES = (False, True, "abs", "relu")
 UPDATE_PATHS = ("direct", "surrogate")
 
 
+# CPU forward in channels-last from this many inputs per filter (in_channels·kh·kw) up; measured on 2 cores
+CHANNELS_LAST_MIN_FAN_IN = 2048
+
 class _Context:
     """What a competition may need beyond ``u``: the padded input and the effective weights."""
 
@@ -152,6 +155,13 @@ class _HebbianBase(nn.Module):
         return norms.repeat_interleave(out_channels // groups, dim=1) if groups > 1 else norms
 
     def _conv(self, x_padded, weight):
+        if x_padded.device.type == "cpu" and self.groups == 1 and weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN:
+            # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3),
+            # copies included; the result goes back to the usual layout
+            cl = torch.channels_last
+            u = F.conv2d(x_padded.contiguous(memory_format=cl), weight.contiguous(memory_format=cl),
+                         stride=self.stride, dilation=self.dilation)
+            return u.contiguous()
         return F.conv2d(x_padded, weight, stride=self.stride, dilation=self.dilation, groups=self.groups)
 
     def _forward4d(self, x_padded):

@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 import reference_hebbian as ref
@@ -391,3 +392,18 @@ def test_cpu_and_cuda_give_the_same_update(rule, competition):
         cpu.apply_update(0.01)
         cuda.apply_update(0.01)
     torch.testing.assert_close(cuda.weight.detach().cpu(), cpu.weight.detach(), rtol=1e-9, atol=1e-9)
+
+
+def test_wide_layer_forward_takes_the_channels_last_path_and_agrees(monkeypatch):
+    # fan-in 256·3·3 ≥ CHANNELS_LAST_MIN_FAN_IN: the CPU forward runs channels-last; same numbers, usual layout
+    import hebblib.layers as layers_module
+
+    layer = HebbianConv2d(256, 8, 3, padding=1, rule="softhebb", competition="soft_wta", activation="dot")
+    assert 256 * 9 >= layers_module.CHANNELS_LAST_MIN_FAN_IN
+    x = torch.randn(2, 256, 6, 6)
+    with torch.no_grad():
+        u = layer(x)
+        monkeypatch.setattr(layers_module, "CHANNELS_LAST_MIN_FAN_IN", 10**9)
+        reference = layer(x)
+    assert u.is_contiguous()
+    torch.testing.assert_close(u, reference, rtol=1e-5, atol=1e-5)
