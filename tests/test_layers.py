@@ -406,4 +406,4 @@ def test_wide_layer_forward_takes_the_channels_last_path_and_agrees(monkeypatch)
         monkeypatch.setattr(layers_module, "CHANNELS_LAST_MIN_FAN_IN", 10**9)
         reference = layer(x)
     assert u.is_contiguous()
-    torch.testing.assert_close(u, reference, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(u, reference, rtol=1e-4, atol=1e-4)  # fp32 sums of 2,304 terms
