@@ -67,3 +67,17 @@ def report(label: str, measured: float, published: float | None = None, source: 
         line += f" — {note}"
     print(line)
     return line
+
+
+def print_full_result(name: str, label: str, published: float | None = None, source: str = "",
+                      key: str = "final_test_acc") -> None:
+    """The committed full-data figure of a chapter experiment (``docs/results/chapters/<name>.json``,
+    written by ``scripts/chapter_full.py``) beside the published one, or a line saying it is missing."""
+    from .results import chapter_result
+
+    record = chapter_result(name)
+    if record is None:
+        print(f"{label}, all of CIFAR-10: not measured yet (python scripts/chapter_full.py {name.split('_')[0]})")
+        return
+    report(f"{label}, all of CIFAR-10 (committed run: {record['setting']})", record[key], published, source,
+           f"docs/results/chapters/{name}.json, {record['device']}, {record['wall_s'] / 60:.0f} min")

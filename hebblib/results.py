@@ -156,3 +156,25 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None)
     return {"final": mean("final_test_acc"), "at_best_val": mean("test_acc_at_best_val"),
             "max": mean("max_test_acc"), "seeds": len(summary.get("seeds", [])) or 1,
             "file": f"docs/results/{preset_name}{'-original' if original else ''}.json"}
+
+
+# ----- full-mode results of the chapters' own experiments (not presets) -------------------------------
+def chapter_results_dir() -> Path:
+    """``docs/results/chapters/`` in the repository: full-data figures of the chapters' experiments,
+    written by ``scripts/chapter_full.py``."""
+    return measured_results_dir() / "chapters"
+
+
+def save_chapter_result(name: str, record: dict, directory=None) -> Path:
+    """Write ``record`` (JSON-able) as ``<directory>/<name>.json`` (default :func:`chapter_results_dir`)."""
+    directory = Path(directory) if directory is not None else chapter_results_dir()
+    path = directory / f"{name}.json"
+    write_json(path, record)
+    return path
+
+
+def chapter_result(name: str, directory=None) -> dict | None:
+    """The committed full-data record of a chapter experiment, or None when it has not been run."""
+    directory = Path(directory) if directory is not None else chapter_results_dir()
+    path = directory / f"{name}.json"
+    return read_json(path) if path.is_file() else None

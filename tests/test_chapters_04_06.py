@@ -221,7 +221,8 @@ def test_one_layer_net_shapes_and_settings():
     assert layer.update_norm == "per_filter" and net.dropout.p == 0.2
 
 
-def test_manzali_classifier_trains_the_head_only_on_augmented_features():
+@pytest.mark.parametrize("augment", ["crop_flip", "flip", "none"])
+def test_manzali_classifier_trains_the_head_only(augment):
     from hebblib.data import DeviceDataset
 
     generator = torch.Generator().manual_seed(0)
@@ -230,8 +231,10 @@ def test_manzali_classifier_trains_the_head_only_on_augmented_features():
     data = tuple(DeviceDataset(images[s], labels[s], "none") for s in (slice(0, 80), slice(80, 100), slice(100, 120)))
     net = ch6.one_layer_net(seed=0)
     conv_before, head_before = net.stages[0].conv.weight.clone(), net.classifier.weight.clone()
-    result = ch6.manzali_classifier(net, data, epochs=2, batch_size=16)
+    result = ch6.manzali_classifier(net, data, epochs=2, batch_size=16, augment=augment)
     assert [h["epoch"] for h in result["history"]] == [1, 2]
     assert torch.equal(net.stages[0].conv.weight, conv_before)  # the Hebbian layer stays frozen
     assert not torch.equal(net.classifier.weight, head_before)
     assert 0 <= result["final_test_acc"] <= 100 and result["best_val_acc"] >= result["history"][0]["val_acc"]
+    with pytest.raises(ValueError, match="'crop'"):
+        ch6.manzali_classifier(net, data, epochs=1, augment="crop")

@@ -263,6 +263,9 @@ def probe(net: HebbianNet, data, epochs: int, lr: float = 1e-3, seed: int = 0) -
     return seeded_probe(model, lambda: nn.Linear(model.num_features, 10), data, epochs=epochs, lr=lr, seed=seed, dtype=torch.float32)
 
 
+FULL_RESULT = "ch04_miconi_layer1"  # docs/results/chapters/<name>.json, written by scripts/chapter_full.py
+
+
 def run_experiment(hebbian_epochs: int | None = None, probe_epochs: int | None = None, warmup_batches=None,
                    seed: int = 0, source: str | None = None, progress: bool = False) -> dict:
     """Miconi's comparison: the same layer and probe, with random weights and after Hebbian training.
@@ -384,8 +387,9 @@ def activation_demo(activation: str = "cosine", lr: float = 0.2, batches: int = 
 
 # ----- summary ------------------------------------------------------------------------------------------
 def report_lines(result: dict, quick: bool | None = None):
-    """The chapter's measured numbers beside Miconi's, via :func:`hebblib.notebook.report`."""
-    from ..notebook import report
+    """The chapter's measured numbers beside Miconi's, via :func:`hebblib.notebook.report`, and the
+    committed full-data figures."""
+    from ..notebook import print_full_result, report
 
     quick = is_quick() if quick is None else quick
     mode = (f"quick mode: {result['n_train']:,} training images of the shipped subset, "
@@ -399,4 +403,8 @@ def report_lines(result: dict, quick: bool | None = None):
     gain = result["trained"] - result["random"]
     print(f"gain from Hebbian training: measured {gain:+.1f} points | published "
           f"{PUBLISHED['trained'] - PUBLISHED['random']:+.1f} points")
+    print_full_result(FULL_RESULT, "layer 1, random weights (quadrant probe)", PUBLISHED["random"], PUBLISHED_SOURCE,
+                      key="random")
+    print_full_result(FULL_RESULT, "layer 1, Hebbian-trained (quadrant probe)", PUBLISHED["trained"],
+                      PUBLISHED_SOURCE, key="trained")
     return lines
