@@ -29,6 +29,9 @@ def run_ch04(args) -> tuple[str, dict]:
     setting = (f"{result['epochs']} Hebbian epoch(s) over {result['n_train']:,} images, Adam probe "
                f"{len(result['trained_run']['history'])} epochs")
     return ch4.FULL_RESULT, {
+        "title": "Chapter 4: Miconi's layer 1 (quadrant probe), random weights vs Hebbian-trained",
+        "rows": {"random": ch4.PUBLISHED["random"], "trained": ch4.PUBLISHED["trained"]},
+        "source": ch4.PUBLISHED_SOURCE,
         "setting": setting, "random": result["random"], "trained": result["trained"],
         "random_at_best_val": result["random_run"]["test_acc_at_best_val"],
         "trained_at_best_val": result["trained_run"]["test_acc_at_best_val"],
@@ -44,6 +47,8 @@ def run_ch06(args) -> tuple[str, dict]:
     setting = (f"{result['epochs_run']} Hebbian epoch(s) over {result['n_train']:,} images, SGD read-out "
                f"({result['readout']}) {len(result['history'])} epochs")
     return ch6.FULL_RESULT, {
+        "title": "Chapter 6: one Krotov–Hopfield conv layer + linear read-out",
+        "rows": {"final_test_acc": ch6.MANZALI_TABLE[1]}, "source": ch6.MANZALI_SOURCE,
         "setting": setting, "final_test_acc": result["final_test_acc"],
         "test_acc_at_best_val": result["test_acc_at_best_val"], "best_val_acc": result["best_val_acc"],
         "sphere_distance": result["hebbian_history"][-1]["distance"], "readout": result["readout"],

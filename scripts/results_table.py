@@ -74,6 +74,20 @@ def render() -> None:
         "| preset | published | final | at best val | max | gap | seeds | device | wall time | command |\n"
         "|---|---|---|---|---|---|---|---|---|---|\n"
     )
+    chapters = []
+    for path in sorted((STORE / "chapters").glob("*.json")):
+        c = json.loads(path.read_text())
+        for key, published in c["rows"].items():
+            chapters.append(f"| {c['title']}: `{key}` | {published:.2f} | {c[key]:.2f} | {c[key] - published:+.1f} | "
+                            f"{c['setting']} | {c['device']} | {c['wall_s'] / 60:.0f} min | `{c['command']}` |")
+    if chapters:
+        header_chapters = (
+            "\n\n## The chapters' own experiments on the full CIFAR-10\n\n"
+            "Written by `python scripts/chapter_full.py CHAPTER` to `docs/results/chapters/`; the chapters print "
+            "them beside their quick-mode numbers. Test accuracies in %, after the last read-out epoch.\n\n"
+            "| experiment | published | measured | gap | setting | device | wall time | command |\n"
+            "|---|---|---|---|---|---|---|---|\n")
+        rows.append(header_chapters + "\n".join(chapters))
     notes_path = DOCS / "results_notes.md"
     notes = notes_path.read_text() if notes_path.is_file() else ""
     (DOCS / "results.md").write_text(header + "\n".join(rows) + "\n\n" + notes)
