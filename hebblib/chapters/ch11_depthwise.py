@@ -295,16 +295,14 @@ def initial_model(preset: dict, seed: int = 0):
 # ----- summary ------------------------------------------------------------------------------------------
 def print_full_figure(preset: str) -> None:
     """The committed full-data figure of ``preset`` (docs/results/), or say it is not measured yet."""
-    from ..results import measured_result
+    from ..results import full_data_accuracy
 
-    record = measured_result(preset)
-    if record is None:
+    full = full_data_accuracy(preset)
+    if full is None:
         print(f"{preset}: full-data figure not measured yet (no docs/results/{preset}.json)")
         return
-    value = record.get("max_test_acc")
-    value = value.get("mean") if isinstance(value, dict) else value
-    print(f"{preset}: committed full-data figure (all of CIFAR-10, docs/results/{preset}.json): max test accuracy "
-          f"{value:.1f}%")
+    print(f"{preset}: committed full-data figure (all of CIFAR-10, {full['file']}, {full['seeds']} seed(s)): "
+          f"final test accuracy {full['final']:.1f}% (max over epochs {full['max']:.1f}%)")
 
 
 def summary(runs: dict, mechanism: str, baseline: str, published: float, source: str) -> None:
