@@ -166,3 +166,13 @@ def test_activate_and_pool_equals_pool_of_act(act, pool):
     (fast * weights).sum().backward()
     (reference * weights).sum().backward()
     torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_activate_and_pool_still_calls_a_hooked_activation():
+    # forward hooks on the activation (e.g. the receptive-field tools) must fire
+    from hebblib.networks.blocks import activate_and_pool
+
+    act, pool, seen = Triangle(0.7), torch.nn.MaxPool2d(2), []
+    act.register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
+    out = activate_and_pool(act, pool, torch.randn(1, 4, 6, 6))
+    assert seen == [torch.Size([1, 4, 6, 6])] and out.shape == (1, 4, 3, 3)

@@ -48,8 +48,8 @@ def activate_and_pool(act: nn.Module, pool: nn.Module, u: torch.Tensor) -> torch
     * on the CPU the max-pool runs on a channels-last copy of its input (several times faster there than
       the channel-first kernel; the pooled map goes back to the usual layout).
     """
-    if not isinstance(pool, nn.MaxPool2d):
-        return pool(act(u))
+    if not isinstance(pool, nn.MaxPool2d) or act._forward_hooks or act._forward_pre_hooks:
+        return pool(act(u))  # hooks on the activation (receptive fields, recorders) must see it called
     power = act.power if isinstance(act, Triangle) else 1.0
     base = act.base(u) if isinstance(act, Triangle) else act(u)
     if base.device.type == "cpu" and base.dim() == 4:
