@@ -149,7 +149,7 @@ train, val = train.split(val_fraction=0.1, seed=0)
 print(f"{len(train):,} train / {len(val):,} validation / {len(test):,} test images on {train.device}")
 
 # %%
-epochs = quick_or(20, 8)
+epochs = quick_or(20, 5)
 results = {}
 for name, model in (("raw pixels", ch0.PixelFeatures()), ("random conv layer", ch0.RandomConvFeatures())):
     history = linear_probe(model.to(device), train, val, test, epochs=epochs, progress=False)
