@@ -81,3 +81,12 @@ def print_full_result(name: str, label: str, published: float | None = None, sou
         return
     report(f"{label}, all of CIFAR-10 (committed run: {record['setting']})", record[key], published, source,
            f"docs/results/chapters/{name}.json, {record['device']}, {record['wall_s'] / 60:.0f} min")
+
+
+def report_full_data(preset_name: str, full: dict, published: float | None = None, source: str = "") -> str:
+    """The committed full-data run of a preset (:func:`hebblib.results.full_data_accuracy`) beside a
+    published figure: the final epoch, with max and best-validation beside it."""
+    return report(f"{preset_name} on all of CIFAR-10, committed full-data run ({full['seeds']} seed(s)), final epoch",
+                  full["final"], published, source,
+                  f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
+                  f"{full['file']}")

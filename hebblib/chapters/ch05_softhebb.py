@@ -309,7 +309,7 @@ def _repo_root() -> Path:
 def report_lines(result: dict, full: dict | None = None, quick: bool | None = None) -> None:
     """The quick (or full) measured number and the committed full-data number, each beside both
     published figures, saying which is which. ``full``: :func:`hebblib.results.full_data_accuracy`."""
-    from ..notebook import report
+    from ..notebook import report, report_full_data
 
     quick = result.get("quick") if quick is None else quick
     data = result["data"]
@@ -326,7 +326,4 @@ def report_lines(result: dict, full: dict | None = None, quick: bool | None = No
               "`python -m hebblib reproduce --preset soft` and record it in docs/results.md")
         return
     for key in ("nimmo_readme", "softhebb_paper"):
-        report(f"soft preset on all of CIFAR-10, committed full-data run ({full['seeds']} seed(s)), final epoch",
-               full["final"], PUBLISHED[key], SOURCES[key],
-               f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
-               f"{full['file']}")
+        report_full_data("soft preset", full, PUBLISHED[key], SOURCES[key])

@@ -13,10 +13,8 @@ measured number beside the published one and the committed full-data figure.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import math
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -285,7 +283,7 @@ def print_runs(runs: dict) -> None:
 
 def report_preset(preset_name: str, run: PresetRun, label: str | None = None) -> None:
     """This run's number beside the published one of ``preset_name``, and the committed full-data figure."""
-    from ..notebook import report
+    from ..notebook import report, report_full_data
 
     preset = get_preset(preset_name)
     note = ("reduced quick-mode run: far below the published number by design; compare runs with each other"
@@ -296,10 +294,7 @@ def report_preset(preset_name: str, run: PresetRun, label: str | None = None) ->
     if full is None:
         print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
     else:
-        report(f"{preset_name} on all of CIFAR-10, committed full-data run ({full['seeds']} seed(s)), final epoch",
-               full["final"], preset["published"], "README",
-               f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
-               f"{full['file']}")
+        report_full_data(preset_name, full, preset["published"], "README")
 
 
 def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:
