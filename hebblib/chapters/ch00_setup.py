@@ -39,10 +39,10 @@ def whitening_demo(explorer: "WhiteningExplorer", eps: float = 1e-3):
     """Originals, whitened images and the eigenvalue spectrum of the pixel covariance before and after
     ZCA, from the explorer's eigendecomposition Σ = U S U^T: after whitening the covariance is
     U S/(S+ε) U^T. Returns (figure, numbers)."""
-    S, U = explorer.eigenvalues.clamp_min(0), explorer.eigenvectors
+    S = explorer.eigenvalues.clamp_min(0)
     white_spectrum = S / (S + eps)
-    numbers = {"off_diagonal_before": _off_diagonal_ratio((U * S) @ U.T),
-               "off_diagonal_after": _off_diagonal_ratio((U * white_spectrum) @ U.T)}
+    numbers = {"off_diagonal_before": _off_diagonal_ratio(explorer.covariance()),
+               "off_diagonal_after": _off_diagonal_ratio(explorer.covariance(eps))}
     rank = min(explorer.n_images - 1, S.numel())  # fewer images than pixels: the rest is exactly zero
     fig = plt.figure(figsize=(11, 3.6))
     left, right = fig.subfigures(1, 2, width_ratios=[1.6, 1])
@@ -75,7 +75,9 @@ class RandomConvFeatures(torch.nn.Module):
         self.num_features = out_channels * 16 * 16
 
     def features(self, x):
-        return self.pool(self.act(self.conv(x))).flatten(1)
+        from ..networks.blocks import activate_and_pool  # pool(act(conv x)), the CPU-fast way
+
+        return activate_and_pool(self.act, self.pool, self.conv(x)).flatten(1)
 
 
 class PixelFeatures(torch.nn.Module):
@@ -101,22 +103,53 @@ def zca_matrix(covariance: torch.Tensor, eps: float) -> torch.Tensor:
 
 class WhiteningExplorer:
     """Eigendecomposition of the pixel covariance done once, so the ε slider can redraw at once:
-    for any ε the whitening matrix is ``U (S + ε)^(-1/2) U^T``."""
+    for any ε the whitening matrix is ``U (S + ε)^(-1/2) U^T``.
+
+    With fewer images than pixels (n ≤ d) the covariance ``Σ = XᵀX/(n−1)`` of the centred images X has
+    rank < n, and its non-zero eigenpairs come from the small n×n Gram matrix ``G = XXᵀ/(n−1) = V Λ Vᵀ``:
+    ``Σ (Xᵀv) = Xᵀ(G v) = λ Xᵀv``, so ``U_r = Xᵀ V Λ^(-1/2) / √(n−1)`` (unit columns). The other d − r
+    eigenvalues are exactly 0 (their directions are scaled by ε^(-1/2)). For 2,000 CIFAR images this
+    is a 2,000² instead of a 3,072² eigendecomposition (about 4x less work)."""
 
     def __init__(self, images: torch.Tensor, n_show: int = 6):
         x = images.double().flatten(1) / 255
+        n, d = x.shape
+        if n < 2:
+            raise ValueError(f"WhiteningExplorer needs at least 2 images, got {n}")
         self.mean = x.mean(0)
         centred = x - self.mean
-        covariance = centred.T @ centred / (len(x) - 1)
-        self.eigenvalues, self.eigenvectors = torch.linalg.eigh(covariance)
+        if n <= d:
+            gram_values, gram_vectors = torch.linalg.eigh(centred @ centred.T / (n - 1))
+            keep = gram_values > gram_values.max() * d * torch.finfo(torch.float64).eps
+            values = gram_values[keep]
+            vectors = centred.T @ gram_vectors[:, keep] / (values * (n - 1)).sqrt()
+        else:
+            values, vectors = torch.linalg.eigh(centred.T @ centred / (n - 1))
+        self.eigenvectors = vectors  # d × r, ascending eigenvalues; r = d when n > d
+        # All d eigenvalues, ascending: the d − r zeros first.
+        self.eigenvalues = torch.cat([values.new_zeros(d - len(values)), values])
         self.shown = centred[:n_show]
-        self.n_images = len(x)
+        self.n_images = n
         self.originals = images[:n_show].float() / 255
+        self.image_shape = tuple(images.shape[1:])
 
     def whiten(self, eps: float) -> torch.Tensor:
-        scale = (self.eigenvalues.clamp_min(0) + eps).rsqrt()
+        """``(x − μ) U (S + ε)^(-1/2) Uᵀ`` for the shown images, the zero-eigenvalue directions included."""
+        r = self.eigenvectors.shape[1]
+        scale = (self.eigenvalues[-r:].clamp_min(0) + eps).rsqrt()
         projected = self.shown @ self.eigenvectors
-        return ((projected * scale) @ self.eigenvectors.T).float().view(-1, 3, 32, 32)
+        white = (projected * scale) @ self.eigenvectors.T
+        rest = self.shown - projected @ self.eigenvectors.T  # the part in the null space of Σ
+        white = white + rest * eps**-0.5
+        return white.float().view(-1, *self.image_shape)
+
+    def covariance(self, eps: float | None = None) -> torch.Tensor:
+        """The pixel covariance ``U S Uᵀ`` (``eps`` None), or that of the whitened images,
+        ``U S/(S+ε) Uᵀ`` (the null space contributes nothing to either)."""
+        r = self.eigenvectors.shape[1]
+        S = self.eigenvalues[-r:].clamp_min(0)
+        spectrum = S if eps is None else S / (S + eps)
+        return (self.eigenvectors * spectrum) @ self.eigenvectors.T
 
     def draw(self, eps: float, fig):
         """Originals (top row) and whitened images (bottom row) into ``fig`` (a figure or subfigure)."""
