@@ -62,3 +62,19 @@ def test_random_conv_features_are_pool_of_triangle_of_conv():
         expected = model.pool(model.act(model.conv(x))).flatten(1)
         assert torch.allclose(model.features(x), expected)
     assert model.features(x).shape == (4, 8 * 16 * 16)
+
+
+def test_baseline_probes_report_both_baselines(capsys):
+    from hebblib.data import DeviceDataset
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (60, 3, 32, 32), dtype=torch.uint8, generator=g)
+    labels = torch.arange(60) % 10
+    train, val, test = (DeviceDataset(images[s], labels[s], "standardize", device="cpu")
+                        for s in (slice(0, 40), slice(40, 50), slice(50, 60)))
+    results = ch0.baseline_probes(train, val, test, epochs=1)
+    assert set(results) == {"raw pixels", "random conv layer"}
+    for best, final in results.values():
+        assert 0.0 <= best <= 100.0 and 0.0 <= final <= 100.0
+    out = capsys.readouterr().out
+    assert "raw pixels: test accuracy" in out and "24,576 features" in out

@@ -34,7 +34,6 @@ import torch
 from IPython.display import display
 
 from hebblib.chapters import ch00_setup as ch0
-from hebblib.classifier import linear_probe
 from hebblib.data import DeviceDataset, load_cifar
 from hebblib.notebook import check_exercise, report, setup, todo
 from hebblib.runtime import is_quick, quick_or
@@ -149,13 +148,7 @@ train, val = train.split(val_fraction=0.1, seed=0)
 print(f"{len(train):,} train / {len(val):,} validation / {len(test):,} test images on {train.device}")
 
 # %%
-epochs = quick_or(20, 5)
-results = {}
-for name, model in (("raw pixels", ch0.PixelFeatures()), ("random conv layer", ch0.RandomConvFeatures())):
-    history = linear_probe(model.to(device), train, val, test, epochs=epochs, progress=False)
-    results[name] = ch0.probe_accuracy(history)
-    print(f"{name:>18}: test accuracy {results[name][0]:.1f}% at the best validation epoch "
-          f"({results[name][1]:.1f}% after the last epoch); {model.num_features:,} features")
+results = ch0.baseline_probes(train, val, test, epochs=quick_or(20, 5))
 
 # %% [markdown]
 # ## Summary
