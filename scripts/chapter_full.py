@@ -1,7 +1,7 @@
 """Run a chapter's own full-data experiment and commit its figures to docs/results/chapters/.
 
     python scripts/chapter_full.py ch04 [--hebbian-epochs N] [--probe-epochs N]
-    python scripts/chapter_full.py ch06 [--hebbian-epochs N] [--probe-epochs N] [--readout flip|crop_flip|none]
+    python scripts/chapter_full.py ch06 [--hebbian-epochs N] [--probe-epochs N] [--readout flip|crop_flip|none] [--init unit_norm|randn]
 
 The chapters print the committed figure beside their own quick-mode number (hebblib.notebook.print_full_result).
 Needs the full CIFAR-10 under $HEBBLIB_DATA (or data/).
@@ -43,9 +43,9 @@ def run_ch06(args) -> tuple[str, dict]:
     from hebblib.chapters import ch06_krotov_hopfield as ch6
 
     result = ch6.run_one_layer(args.hebbian_epochs, args.probe_epochs, source="full", progress=True,
-                               readout=args.readout)
-    setting = (f"{result['epochs_run']} Hebbian epoch(s) over {result['n_train']:,} images, SGD read-out "
-               f"({result['readout']}) {len(result['history'])} epochs")
+                               readout=args.readout, init=args.init)
+    setting = (f"{result['epochs_run']} Hebbian epoch(s) over {result['n_train']:,} images ({result['init']} init), "
+               f"SGD read-out ({result['readout']}) {len(result['history'])} epochs")
     return ch6.FULL_RESULT, {
         "title": "Chapter 6: one Krotov–Hopfield conv layer + linear read-out",
         "rows": {"final_test_acc": ch6.MANZALI_TABLE[1]}, "source": ch6.MANZALI_SOURCE,
@@ -53,6 +53,7 @@ def run_ch06(args) -> tuple[str, dict]:
         "test_acc_at_best_val": result["test_acc_at_best_val"], "best_val_acc": result["best_val_acc"],
         "sphere_distance": result["hebbian_history"][-1]["distance"], "readout": result["readout"],
         "n_train": result["n_train"], "n_test": result["n_test"], "hebbian_epochs": result["epochs_run"],
+        "init": result["init"],
         "history": result["history"]}
 
 
@@ -62,6 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hebbian-epochs", type=int, default=None)
     parser.add_argument("--probe-epochs", type=int, default=None)
     parser.add_argument("--readout", choices=("flip", "crop_flip", "none"), default=None, help="ch06 only")
+    parser.add_argument("--init", choices=("unit_norm", "randn"), default="unit_norm", help="ch06 only")
     args = parser.parse_args(argv)
     source, notice = resolve_source("auto", quick=False)
     if source != "full":

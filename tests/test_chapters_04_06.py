@@ -238,3 +238,13 @@ def test_manzali_classifier_trains_the_head_only(augment):
     assert 0 <= result["final_test_acc"] <= 100 and result["best_val_acc"] >= result["history"][0]["val_acc"]
     with pytest.raises(ValueError, match="'crop'"):
         ch6.manzali_classifier(net, data, epochs=1, augment="crop")
+
+
+def test_one_layer_net_inits():
+    unit = ch6.one_layer_net(seed=0).stages[0].conv.weight.detach().flatten(1)
+    assert torch.allclose(unit.norm(dim=1), torch.ones(96), atol=1e-5)
+    randn = ch6.one_layer_net(seed=0, init="randn").stages[0].conv.weight.detach()
+    assert abs(float(randn.std()) - 1.0) < 0.05 and abs(float(randn.mean())) < 0.05
+    assert 40 < float(randn.flatten(1).pow(2).sum(1).mean()) < 110  # ‖W_μ‖² ≈ 75 = 3·5·5
+    with pytest.raises(ValueError, match="'xavier'"):
+        ch6.one_layer_net(init="xavier")

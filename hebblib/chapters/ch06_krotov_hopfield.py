@@ -30,6 +30,7 @@ from ..layers import HebbianConv2d, HebbianLinear
 from ..networks import HebbianNet, build_network
 from ..plots.filters import plot_filters
 from ..runtime import is_quick, quick_or, single_thread
+from ..weights import init_weight
 
 # The toy batch of the slides (rows = samples v1, v2, v3).
 TOY_V = ((0.10, 0.20, 0.30, 0.40), (0.10, 0.30, 0.30, 0.10), (0.40, 0.10, 0.10, 0.40))
@@ -305,15 +306,28 @@ def manzali_lr(step: int, batches_per_epoch: int, start: float = ONE_LAYER["lr_s
     return end - (end - start) * math.exp(-decay * step / max(batches_per_epoch, 1))
 
 
+LAYER_INITS = ("unit_norm", "randn")
+
+
 def one_layer_net(seed: int = 0, p: float = ONE_LAYER["p"], k: int = ONE_LAYER["k"],
-                  delta: float = ONE_LAYER["delta"], dropout: float = ONE_LAYER["dropout"]) -> HebbianNet:
+                  delta: float = ONE_LAYER["delta"], dropout: float = ONE_LAYER["dropout"],
+                  init: str = "unit_norm") -> HebbianNet:
     """Manzali's one-layer network: BN(3) → Krotov conv 3→96 5×5 → ReLU → MaxPool 2 → BN(96)
     (the first block of the library's ``krotov_hopfield`` architecture, with the one-layer settings of
-    Table 1) and a Dropout + Linear head on the 96×14×14 = 18,816 features."""
+    Table 1) and a Dropout + Linear head on the 96×14×14 = 18,816 features.
+
+    ``init``: ``'unit_norm'`` (the library's Krotov default: N(0, 1) rows scaled onto the unit sphere, so the
+    layer starts converged) or ``'randn'`` (biopytorch's ``torch.randn``: N(0, 1) entries, ‖W_μ‖² ≈ 75, which
+    the normalisation term has to bring down to 1)."""
+    from ..errors import check_choice
+
+    check_choice("init", init, LAYER_INITS)
     generator = torch.Generator().manual_seed(seed)
     stage1 = {"lebesgue_p": p, "competition": {"name": "krotov", "k": k, "delta": delta}}
     full = build_network("krotov_hopfield", layers=[stage1, {}, {}, {}, {}], generator=generator)
     block = full.stages[0]
+    if init == "randn":
+        init_weight(block.conv.weight, "normal", std=1.0, generator=torch.Generator().manual_seed(seed))
     channels = block.conv.out_channels
     return HebbianNet([block, nn.BatchNorm2d(channels, affine=False)], dropout=dropout, head_init="default",
                       architecture="krotov_hopfield_1layer", generator=generator)
@@ -449,7 +463,7 @@ FULL_RESULT = "ch06_krotov_one_layer"  # docs/results/chapters/<name>.json, writ
 
 
 def run_one_layer(epochs: int | None = None, probe_epochs: int | None = None, seed: int = 0, source=None,
-                  progress: bool | None = None, readout: str | None = None) -> dict:
+                  progress: bool | None = None, readout: str | None = None, init: str = "unit_norm") -> dict:
     """Train Manzali's one-layer network and read it out.
 
     Quick mode: 2 Hebbian epochs on the shipped subset, then the pipeline's Adam probe for 10 epochs
@@ -462,7 +476,7 @@ def run_one_layer(epochs: int | None = None, probe_epochs: int | None = None, se
     probe_epochs = (10 if readout == "adam" else 30) if probe_epochs is None else probe_epochs
     progress = (not quick) if progress is None else progress
     data = load_data(source)
-    net = one_layer_net(seed)
+    net = one_layer_net(seed, init=init)
     # Quick mode on one thread: on a shared 2-core CPU two threads mostly wait for each other.
     with single_thread() if quick else contextlib.nullcontext():
         history = train_krotov_layer(net, data[0], epochs, seed=seed, progress=progress)
@@ -471,7 +485,8 @@ def run_one_layer(epochs: int | None = None, probe_epochs: int | None = None, se
         else:
             result = manzali_classifier(net, data, probe_epochs, seed=seed, augment=readout, progress=progress)
     return {**result, "net": net, "layer": net.stages[0].conv, "hebbian_history": history, "readout": readout,
-            "n_train": len(data[0]), "n_test": len(data[2]), "epochs_run": history[-1]["epoch"] if history else 0}
+            "n_train": len(data[0]), "n_test": len(data[2]), "epochs_run": history[-1]["epoch"] if history else 0,
+            "init": init}
 
 
 def training_figure(history: list[dict]) -> Figure:
