@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     parser.add_argument("--hebbian-epochs", type=int, default=None)
     parser.add_argument("--probe-epochs", type=int, default=None)
     parser.add_argument("--readout", choices=("flip", "crop_flip", "none"), default=None, help="ch06 only")
-    parser.add_argument("--init", choices=("unit_norm", "randn"), default="unit_norm", help="ch06 only")
+    parser.add_argument("--init", choices=("unit_norm", "randn"), default=None, help="ch06 only (default randn)")
     args = parser.parse_args(argv)
     source, notice = resolve_source("auto", quick=False)
     if source != "full":

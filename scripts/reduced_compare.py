@@ -1,25 +1,35 @@
 """Compare presets on reduced runs (the machinery of chapters 7–10): same subset images, seed and probe.
 
     python scripts/reduced_compare.py hard_basic bcm optimal [--original bcm optimal] \
-        [--width 0.5] [--blocks 3] [--train 2000] [--probe-epochs 10] [--seeds 1]
+        [--width 0.5] [--blocks 3] [--train 2000] [--probe-epochs 10] [--seeds 1] [--change JSON]
 
 Each preset's network at ``--width`` of its width learns in its first ``--blocks`` blocks for one pass over
 the first ``--train`` images of the shipped subset, then a Dropout + Linear probe is trained on those
 blocks' features (``hebblib.chapters.ch07_lateral_inhibition.train_reduced``). Presets named after
 ``--original`` run a second time with the original code's behaviour (their ``original_overrides``).
+``--change '{"rule": {"theta_init": 0.0}}'`` merges a JSON dict into every run's shared Hebbian settings
+(``hebblib.networks.settings.merge_settings``; the per-layer settings still apply on top of it).
 Prints one line per run: max and final probe accuracy (%, mean ± std over seeds), wall time.
 Reduced runs rank mechanisms cheaply; their accuracies are far below the full-data ones by design.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 
 
 def main(argv=None) -> int:
     from hebblib.chapters import ch07_lateral_inhibition as ch7
+    from hebblib.networks.settings import merge_settings
     from hebblib.presets import get_preset, list_presets
+
+    def preset_for(name: str, original: bool) -> dict:
+        preset = get_preset(name, original)
+        if args.change:
+            preset["hebbian"] = merge_settings(preset["hebbian"], args.change)
+        return preset
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("presets", nargs="+", choices=list_presets(), metavar="PRESET")
@@ -30,13 +40,15 @@ def main(argv=None) -> int:
     parser.add_argument("--train", type=int, default=2000, help="subset training images (at most 2,000)")
     parser.add_argument("--probe-epochs", type=int, default=10)
     parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--change", type=json.loads, default=None, help="JSON merged into the Hebbian settings")
     args = parser.parse_args(argv)
     runs = [(name, False) for name in args.presets] + [(name, True) for name in args.original]
     print(f"reduced runs: first {args.blocks} block(s) at width × {args.width}, {args.train} subset images, "
-          f"{args.probe_epochs} probe epochs, {args.seeds} seed(s)")
+          f"{args.probe_epochs} probe epochs, {args.seeds} seed(s)"
+          + (f"; changed: {json.dumps(args.change)}" if args.change else ""))
     for name, original in runs:
         start = time.perf_counter()
-        results = [ch7.train_reduced(get_preset(name, original), width_factor=args.width, blocks=args.blocks,
+        results = [ch7.train_reduced(preset_for(name, original), width_factor=args.width, blocks=args.blocks,
                                      n_train=args.train, probe_epochs=args.probe_epochs, seed=seed)
                    for seed in range(args.seeds)]
         best = [r.accuracy for r in results]

@@ -463,16 +463,18 @@ FULL_RESULT = "ch06_krotov_one_layer"  # docs/results/chapters/<name>.json, writ
 
 
 def run_one_layer(epochs: int | None = None, probe_epochs: int | None = None, seed: int = 0, source=None,
-                  progress: bool | None = None, readout: str | None = None, init: str = "unit_norm") -> dict:
+                  progress: bool | None = None, readout: str | None = None, init: str | None = None) -> dict:
     """Train Manzali's one-layer network and read it out.
 
-    Quick mode: 2 Hebbian epochs on the shipped subset, then the pipeline's Adam probe for 10 epochs
-    (``readout='adam'``). Full mode: up to 5 Hebbian epochs (until converged) on all of CIFAR-10, then
-    Manzali's SGD read-out (:func:`manzali_classifier`, ``readout`` = its ``augment``, default ``'flip'``)
-    for 30 epochs, the end of the second cosine cycle."""
+    Quick mode: unit-norm init, 2 Hebbian epochs on the shipped subset, then the pipeline's Adam probe for
+    10 epochs (``readout='adam'``). Full mode (Manzali's protocol, which measured 65.97 % against his
+    66.21 %): ``torch.randn`` init, 2 Hebbian epochs on all of CIFAR-10, then Manzali's SGD read-out
+    (:func:`manzali_classifier`, ``readout`` = its ``augment``, default ``'crop_flip'``) for 30 epochs, the
+    end of the second cosine cycle."""
     quick = is_quick()
-    epochs = quick_or(5, 2) if epochs is None else epochs
-    readout = ("adam" if quick else "flip") if readout is None else readout
+    epochs = 2 if epochs is None else epochs
+    readout = ("adam" if quick else "crop_flip") if readout is None else readout
+    init = ("unit_norm" if quick else "randn") if init is None else init
     probe_epochs = (10 if readout == "adam" else 30) if probe_epochs is None else probe_epochs
     progress = (not quick) if progress is None else progress
     data = load_data(source)

@@ -138,6 +138,19 @@ ch7.filters_side_by_side(runs)
 # difference between `bcm` and `hard_basic` is half a point, far less than the spread of a run this
 # small.
 #
+# ### A pitfall found on the full data: θ's starting value and the corrected cosine
+#
+# On all of CIFAR-10 the corrected `optimal` preset measured 72.7 % against the README's 76 %, below
+# `hard_basic`'s 74.6 % (`docs/results.md`). Reduced 3-block runs at half width on the 2,000 subset
+# images, two seeds each (`python scripts/reduced_compare.py hard_basic bcm optimal --original bcm
+# optimal --seeds 2`), point at the cause: max probe accuracy `hard_basic` 46.2 %, `bcm` 33.5 %,
+# `optimal` 39.0 %, but `bcm --original` 45.9 % and `optimal --original` 46.3 %. The original code's
+# per-tap "cosine" lets $y$ reach $k$ (5 or 3), the true cosine keeps $y \le 1$, and θ starts at 1:
+# with the true cosine every winner begins below θ, so the first updates are all LTD and push the
+# filters *away* from the data, with no decay term to undo it. Starting θ at 0 recovers most of the
+# loss (`--change '{"rule": {"theta_init": 0.0}}'`: `bcm` 43.8 %, `optimal` 41.7 %). *Question:* what
+# starting θ matches the original's scale of $y$?
+#
 # ## Summary
 #
 # * BCM replaces the decay term by a threshold that follows $E[y^2]$: above it LTP, below it LTD.
