@@ -90,3 +90,15 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
                   full["final"], published, source,
                   f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
                   f"{full['file']}")
+
+
+def report_committed_preset(preset_name: str, published: float | None = None, source: str = "") -> str | None:
+    """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/), or a line
+    saying it is not measured yet. Chapters 7–13 print it beside their own reduced or quick run."""
+    from .results import full_data_accuracy
+
+    full = full_data_accuracy(preset_name)
+    if full is None:
+        print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
+        return None
+    return report_full_data(preset_name, full, published, source)

@@ -25,12 +25,6 @@ def main(argv=None) -> int:
     from hebblib.networks.settings import merge_settings
     from hebblib.presets import get_preset, list_presets
 
-    def preset_for(name: str, original: bool) -> dict:
-        preset = get_preset(name, original)
-        if args.change:
-            preset["hebbian"] = merge_settings(preset["hebbian"], args.change)
-        return preset
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("presets", nargs="+", choices=list_presets(), metavar="PRESET")
     parser.add_argument("--original", nargs="*", default=[], choices=list_presets(), metavar="PRESET",
@@ -42,6 +36,13 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--change", type=json.loads, default=None, help="JSON merged into the Hebbian settings")
     args = parser.parse_args(argv)
+
+    def preset_for(name: str, original: bool) -> dict:
+        preset = get_preset(name, original)
+        if args.change:
+            preset["hebbian"] = merge_settings(preset["hebbian"], args.change)
+        return preset
+
     runs = [(name, False) for name in args.presets] + [(name, True) for name in args.original]
     print(f"reduced runs: first {args.blocks} block(s) at width × {args.width}, {args.train} subset images, "
           f"{args.probe_epochs} probe epochs, {args.seeds} seed(s)"

@@ -27,7 +27,6 @@ from ..classifier import linear_probe
 from ..layers import HebbianConv2d
 from ..plots import style
 from ..presets import DEFAULT_SURROUND, build_model, get_preset, resolve_preset
-from ..results import full_data_accuracy
 from ..runtime import is_quick, seed_everything, single_thread
 from ..surround import SurroundModulation, dog_kernel
 from ..training import load_splits, run_preset
@@ -283,18 +282,14 @@ def print_runs(runs: dict) -> None:
 
 def report_preset(preset_name: str, run: PresetRun, label: str | None = None) -> None:
     """This run's number beside the published one of ``preset_name``, and the committed full-data figure."""
-    from ..notebook import report, report_full_data
+    from ..notebook import report, report_committed_preset
 
     preset = get_preset(preset_name)
     note = ("reduced quick-mode run: far below the published number by design; compare runs with each other"
             if run.quick else "")
     report(f"{label or preset_name}, this run ({describe_run(run)})", run.accuracy, preset["published"],
            "README", note)
-    full = full_data_accuracy(preset_name)
-    if full is None:
-        print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
-    else:
-        report_full_data(preset_name, full, preset["published"], "README")
+    report_committed_preset(preset_name, preset["published"], "README")
 
 
 def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:

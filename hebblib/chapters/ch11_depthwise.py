@@ -294,18 +294,13 @@ def initial_model(preset: dict, seed: int = 0):
 
 # ----- summary ------------------------------------------------------------------------------------------
 def print_full_figure(preset: str) -> None:
-    """The committed full-data figure of ``preset`` (docs/results/) beside its published number, or say
-    it is not measured yet (the same line as chapters 5–10, :func:`hebblib.notebook.report_full_data`)."""
-    from ..notebook import report_full_data
+    """The committed full-data figure of ``preset`` (docs/results/) beside its published number and
+    source, or say it is not measured yet (:func:`hebblib.notebook.report_committed_preset`)."""
+    from ..notebook import report_committed_preset
     from ..presets import get_preset
-    from ..results import full_data_accuracy
 
-    full = full_data_accuracy(preset)
-    if full is None:
-        print(f"{preset} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
-        return
     entry = get_preset(preset)
-    report_full_data(preset, full, entry["published"], entry["source"])
+    report_committed_preset(preset, entry["published"], entry["source"])
 
 
 def summary(runs: dict, mechanism: str, baseline: str, published: float, source: str) -> None:
