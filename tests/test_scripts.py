@@ -26,6 +26,19 @@ def test_reduced_compare_runs_a_changed_preset(capsys):
     assert "max" in lines[1] and "final" in lines[1]
 
 
+def test_reduced_compare_on_full_data_uses_more_than_the_subset(capsys):
+    from hebblib.data import cifar10_available
+
+    if not cifar10_available():
+        pytest.skip("full CIFAR-10 not available (set HEBBLIB_DATA to a folder holding cifar-10-batches-py/)")
+    script = load_script("reduced_compare")
+    # 2,100 training images: more than the subset holds, so only the full data can serve them
+    assert script.main(["hard_basic", "--width", "0.25", "--blocks", "1", "--train", "2100", "--test", "100",
+                        "--source", "full", "--probe-epochs", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "2100 full images" in lines[0] and lines[1].startswith("hard_basic ")
+
+
 def test_reduced_compare_rejects_an_unknown_preset(capsys):
     script = load_script("reduced_compare")
     with pytest.raises(SystemExit) as exit_info:

@@ -201,25 +201,26 @@ def with_changes(name: str, hebbian: dict | None = None, layers: dict | None = N
 
 
 @functools.lru_cache(maxsize=4)
-def reduced_data(normalization: str = "zca", n_train: int = 1000, n_test: int = 500):
-    """``(train, val, test)`` of the shipped subset: the first ``n_train`` training images (10 % of them for
-    validation) and ``n_test`` test images, ZCA fitted on all of the subset's training images."""
-    return load_splits({"normalization": normalization, "zca_eps": 1e-3}, source="subset",
+def reduced_data(normalization: str = "zca", n_train: int = 1000, n_test: int = 500, source: str = "subset"):
+    """``(train, val, test)`` of the shipped subset (or of the full CIFAR-10 with ``source='full'``): the first
+    ``n_train`` training images (10 % of them for validation) and ``n_test`` test images, ZCA fitted on all of
+    the source's training images."""
+    return load_splits({"normalization": normalization, "zca_eps": 1e-3}, source=source,
                        limit_train=n_train, limit_test=n_test)
 
 
 def train_reduced(preset, label: str | None = None, *, width_factor: float = QUICK_WIDTH, blocks: int = QUICK_BLOCKS,
                   n_train: int = 1000, n_test: int = 500, batch_size: int = 32, probe_epochs: int = 10,
-                  seed: int = 0, callback=None) -> PresetRun:
+                  seed: int = 0, callback=None, source: str = "subset") -> PresetRun:
     """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
-    for one pass over ``n_train`` subset images (no flips), then a Dropout + Linear probe on those blocks'
+    for one pass over ``n_train`` subset images (``source='full'``: images of the full CIFAR-10; no flips), then a Dropout + Linear probe on those blocks'
     features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
     only in the preset's settings. ``callback(net)`` runs after every batch's update; a callback with a
     ``start(net)`` method gets it once, before the first batch (to attach hooks). On one thread: these
     tensors are small."""
     preset = resolve_preset(preset)
     preset["model"] = {**preset.get("model", {}), "width_factor": width_factor}
-    train, val, test = reduced_data(preset["data"]["normalization"], n_train, n_test)
+    train, val, test = reduced_data(preset["data"]["normalization"], n_train, n_test, source)
     start = time.perf_counter()
     with single_thread():
         seed_everything(seed)
