@@ -240,9 +240,12 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
         model.requires_grad_(False)
         model.classifier.requires_grad_(True)
         flip = bool(sup.get("augment", True))
-        feats = {split: extract_features(model, data, desc=f"{name} {split} features", progress=progress)
-                 for split, data in (("train", train), ("val", val), ("test", test))}
-        mirrored = extract_features(model, train, flip=True, desc=f"{name} mirrored features",
+        feats, dtype = {}, torch.float16  # bfloat16 from the first split whose features exceed float16
+        for split, data in (("train", train), ("val", val), ("test", test)):
+            feats[split] = extract_features(model, data, dtype=dtype, desc=f"{name} {split} features",
+                                            progress=progress)
+            dtype = feats[split].dtype
+        mirrored = extract_features(model, train, flip=True, dtype=dtype, desc=f"{name} mirrored features",
                                     progress=progress) if flip else None
         _sync(device)
         t_features = time.perf_counter() - t1

@@ -65,6 +65,46 @@ def test_feature_cache_and_mirrored_features():
     torch.testing.assert_close(mirrored.float(), expected, rtol=1e-2, atol=1e-2)
 
 
+class _ScaledFeatures(torch.nn.Module):
+    """Features = the image's first 4 pixel values × scale; counts the images it saw."""
+
+    num_features = 4
+
+    def __init__(self, scales):
+        super().__init__()
+        self.scales, self.images_seen = scales, 0
+
+    def features(self, x):
+        start = self.images_seen
+        self.images_seen += len(x)
+        scale = torch.tensor([self.scales(i) for i in range(start, start + len(x))]).unsqueeze(1)
+        return x.flatten(1)[:, :4] * scale
+
+
+def test_feature_cache_switches_to_bfloat16_in_place_without_recomputing():
+    data = _random_images(25)
+    x, _ = data.get(slice(0, 25))
+    # images 0-9 fit float16; image 12 (third batch of 5) is scaled beyond its range (65504)
+    model = _ScaledFeatures(lambda i: 1e6 if i == 12 else 1.0)
+    with pytest.warns(UserWarning, match="features: features exceed the float16 range; caching them as bfloat16"):
+        feats = extract_features(model, data, batch_size=5, progress=False)
+    assert feats.dtype == torch.bfloat16 and model.images_seen == 25  # every image once
+    expected = x.flatten(1)[:, :4].clone()
+    expected[12] *= 1e6
+    # rows written as float16 before the switch, then converted: bfloat16's precision (8 bits)
+    torch.testing.assert_close(feats.float(), expected, rtol=2 ** -7, atol=1e-3)
+    assert torch.isfinite(feats).all()
+
+
+def test_feature_cache_batches_by_device_and_stays_float16_when_it_fits():
+    data = _random_images(250)
+    model = _ScaledFeatures(lambda i: 1.0)
+    calls = []
+    model.features = (lambda f: (lambda x: calls.append(len(x)) or f(x)))(model.features)
+    feats = extract_features(model, data, progress=False)
+    assert feats.dtype == torch.float16 and calls == [100, 100, 50]  # the CPU batch
+
+
 def test_linear_probe_learns_separable_features():
     g = torch.Generator().manual_seed(0)
     labels = torch.arange(200) % 10
