@@ -92,13 +92,16 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
                   f"{full['file']}")
 
 
-def report_committed_preset(preset_name: str, published: float | None = None, source: str = "") -> str | None:
-    """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/), or a line
-    saying it is not measured yet. Chapters 7–13 print it beside their own reduced or quick run."""
+def report_committed_preset(preset_name: str, published: float | None = None, source: str = "",
+                            original: bool = False) -> str | None:
+    """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/; with
+    ``original``, its run with the original code's behaviour), or a line saying it is not measured yet.
+    Chapters 7–13 print it beside their own reduced or quick run."""
     from .results import full_data_accuracy
 
-    full = full_data_accuracy(preset_name)
+    label = preset_name + (" --original" if original else "")
+    full = full_data_accuracy(preset_name, original)
     if full is None:
-        print(f"{preset_name} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
+        print(f"{label} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
         return None
-    return report_full_data(preset_name, full, published, source)
+    return report_full_data(label, full, published, source)

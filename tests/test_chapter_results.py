@@ -33,3 +33,26 @@ def test_chapters_11_13_print_the_committed_preset_figure(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert "measured 70.5%" in out and "published 72.0%" in out and "difference -1.5 points" in out
     assert "max over epochs 71.2, at the best validation epoch 70.1" in out
+
+
+def test_chapter13_prints_the_true_and_the_per_tap_cosine_runs(tmp_path, monkeypatch, capsys):
+    import json
+
+    from hebblib.chapters.ch13_dale import print_cosine_full_figures
+
+    monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path)
+    summary = {"preset": "dale_thesis", "seeds": [0], "final_test_acc": {"mean": 65.0},
+               "max_test_acc": {"mean": 65.5}, "test_acc_at_best_val": {"mean": 64.9}}
+    (tmp_path / "dale_thesis.json").write_text(json.dumps(summary))
+    print_cosine_full_figures()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("dale_thesis on all of CIFAR-10, committed full-data run")
+    assert "measured 65.0%" in lines[0] and "published 62.0%" in lines[0] and "difference +3.0 points" in lines[0]
+    assert lines[1] == ("dale_thesis --original on all of CIFAR-10 (committed in docs/results): "
+                        "full-data figure not measured yet")
+    (tmp_path / "dale_thesis-original.json").write_text(json.dumps({**summary, "final_test_acc": {"mean": 61.5}}))
+    print_cosine_full_figures()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("dale_thesis --original on all of CIFAR-10, committed full-data run")
+    assert "measured 61.5%" in lines[1] and "difference -0.5 points" in lines[1]
+    assert "docs/results/dale_thesis-original.json" in lines[1]

@@ -224,6 +224,17 @@ def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: 
     return fig
 
 
+def print_cosine_full_figures(preset: str = "dale_thesis") -> None:
+    """The committed full-data runs of ``preset`` with the true cosine (the default) and with the original
+    per-tap cosine (``--original``), each beside the published figure, or a line saying one is missing."""
+    from ..notebook import report_committed_preset
+    from ..presets import get_preset
+
+    entry = get_preset(preset)
+    for original in (False, True):
+        report_committed_preset(preset, entry["published"], entry["source"], original=original)
+
+
 # ----- summary -----------------------------------------------------------------------------------------
 def summary(runs: dict) -> None:
     from ..notebook import report
