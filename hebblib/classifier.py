@@ -41,6 +41,10 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     return 0.5 ** sum(1 for s in steps if s <= epoch)
 
 
+FEATURE_BATCH_GPU, FEATURE_BATCH_CPU = 500, 100
+FLOAT16_MAX = torch.finfo(torch.float16).max
+
+
 @torch.no_grad()
 def extract_features(model, data, *, batch_size: int | None = None, flip: bool = False, dtype=torch.float16,
                      progress: bool = True, desc: str = "features") -> torch.Tensor:
@@ -51,7 +55,7 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
     memory (1.7 GB more for the residual net at 500, for the same speed). In float16 each batch is checked
     against float16's range (one host sync per batch): from the first batch beyond it on, the cache is
     bfloat16 (float32's range), the rows already written converted in place, so nothing is computed twice.
-    The result's dtype says which; pass it on to the next split's call.
+    The result's dtype says which; :func:`cache_split_features` passes it on to the next split.
     """
     if batch_size is None:
         batch_size = FEATURE_BATCH_GPU if data.device.type == "cuda" else FEATURE_BATCH_CPU
@@ -75,8 +79,19 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
     return out
 
 
-FEATURE_BATCH_GPU, FEATURE_BATCH_CPU = 500, 100
-FLOAT16_MAX = torch.finfo(torch.float16).max
+def cache_split_features(model, train, val, test, *, dtype=torch.float16, mirrored: bool = False,
+                         progress: bool = True, prefix: str = "") -> tuple[dict, torch.Tensor | None]:
+    """:func:`extract_features` of the three splits (``{"train", "val", "test"}``), and of the mirrored
+    training images when ``mirrored``. Each split starts in the dtype the previous one ended in, so once a
+    split's features exceeded float16 the rest are bfloat16 from their first batch. Progress bars and
+    warnings are named ``f"{prefix}{split} features"``."""
+    feats = {}
+    for name, data in (("train", train), ("val", val), ("test", test)):
+        feats[name] = extract_features(model, data, dtype=dtype, progress=progress, desc=f"{prefix}{name} features")
+        dtype = feats[name].dtype
+    flipped = (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
+                                desc=f"{prefix}mirrored features") if mirrored else None)
+    return feats, flipped
 
 
 def _float16_to_bfloat16_in_place(cache: torch.Tensor, rows: int, chunk: int = 1024) -> torch.Tensor:
@@ -201,14 +216,9 @@ def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3,
     per-epoch records of :func:`train_linear_probe` (accuracies in %)."""
     # float32 on the CPU (its float16 arithmetic is slow); float16 on the GPU (memory)
     dtype = torch.float32 if train.device.type == "cpu" else torch.float16
-    feats = {}
-    for name, data in (("train", train), ("val", val), ("test", test)):
-        feats[name] = extract_features(model, data, dtype=dtype, progress=progress, desc=f"{name} features")
-        dtype = feats[name].dtype  # bfloat16 once a split's features exceeded float16
-    train_set = (feats["train"], train.labels)
-    if mirrored:
-        train_set += (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
-                                       desc="mirrored features"),)
+    feats, flipped = cache_split_features(model, train, val, test, dtype=dtype, mirrored=mirrored,
+                                          progress=progress)
+    train_set = (feats["train"], train.labels) + ((flipped,) if mirrored else ())
     head = torch.nn.Sequential(FastDropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
     return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
                               epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,

@@ -6,7 +6,7 @@
 Phase 1 (``train_hebbian``): every batch goes once through the blocks in training mode (BatchNorm on batch
 statistics); each Hebbian layer accumulates its ΔW during that forward and all layers apply it at once
 (simultaneous, as the original; ``layerwise=True`` instead trains one layer per epoch, greedily).
-Phase 2: freeze (eval mode), compute the features of train / val / test once (``classifier.extract_features``).
+Phase 2: freeze (eval mode), compute the features of train / val / test once (``classifier.cache_split_features``).
 Phase 3: Dropout(0.5) + Linear trained with Adam on the cached features; the ``backprop`` preset trains
 the whole network end to end instead. The epoch is selected on a validation split carved from the
 training images (stratified, seeded); the test set is only reported.
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .classifier import extract_features, train_end_to_end, train_linear_probe
+from .classifier import cache_split_features, train_end_to_end, train_linear_probe
 from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar, load_cifar10
 from .data.subset import SUBSET_PER_CLASS
 from .errors import HebbianDivergenceError, check_choice
@@ -240,13 +240,8 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
         model.requires_grad_(False)
         model.classifier.requires_grad_(True)
         flip = bool(sup.get("augment", True))
-        feats, dtype = {}, torch.float16  # bfloat16 from the first split whose features exceed float16
-        for split, data in (("train", train), ("val", val), ("test", test)):
-            feats[split] = extract_features(model, data, dtype=dtype, desc=f"{name} {split} features",
-                                            progress=progress)
-            dtype = feats[split].dtype
-        mirrored = extract_features(model, train, flip=True, dtype=dtype, desc=f"{name} mirrored features",
-                                    progress=progress) if flip else None
+        feats, mirrored = cache_split_features(model, train, val, test, mirrored=flip, progress=progress,
+                                               prefix=f"{name} ")
         _sync(device)
         t_features = time.perf_counter() - t1
         head = torch.nn.Sequential(model.dropout, model.classifier)

@@ -213,8 +213,8 @@ def train_reduced(preset, label: str | None = None, *, width_factor: float = QUI
                   n_train: int = 1000, n_test: int = 500, batch_size: int = 32, probe_epochs: int = 10,
                   seed: int = 0, callback=None, source: str = "subset") -> PresetRun:
     """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
-    for one pass over ``n_train`` subset images (``source='full'``: images of the full CIFAR-10; no flips), then a Dropout + Linear probe on those blocks'
-    features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
+    for one pass over ``n_train`` subset images (``source='full'``: images of the full CIFAR-10; no flips),
+    then a Dropout + Linear probe on those blocks' features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
     only in the preset's settings. ``callback(net)`` runs after every batch's update; a callback with a
     ``start(net)`` method gets it once, before the first batch (to attach hooks). On one thread: these
     tensors are small."""
