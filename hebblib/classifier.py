@@ -11,6 +11,7 @@ once per epoch.
 """
 from __future__ import annotations
 
+import time
 import warnings
 
 import torch
@@ -19,6 +20,7 @@ from tqdm.auto import tqdm
 
 from .dropout import FastDropout
 from .errors import HebbianDivergenceError, check_choice
+from .results import load_checkpoint, save_checkpoint
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -179,13 +181,22 @@ def _correct_on_images(model, data, batch_size: int = 500) -> torch.Tensor:
 
 def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                      schedule: str = "nimmo_step", augment: bool = True, generator=None, progress: bool = True,
-                     desc: str = "backprop") -> list[dict]:
+                     desc: str = "backprop", checkpoint=None, checkpoint_key: str | None = None) -> list[dict]:
     """Train the whole ``model`` by backprop on the images of ``train`` (a ``DeviceDataset``) with Adam;
-    evaluate on ``val`` and ``test`` after every epoch. Returns records as :func:`train_linear_probe`."""
+    evaluate on ``val`` and ``test`` after every epoch. Returns records as :func:`train_linear_probe`,
+    each with the epoch's wall time (``seconds``).
+
+    ``checkpoint``: a file that receives the model, the optimiser, the random states and the records after
+    every epoch. When it holds a checkpoint written for ``checkpoint_key``, training goes on after its last
+    finished epoch and ends as an uninterrupted run would (an end-to-end run is many epochs of hours on a
+    CPU; the Hebbian presets' phases are checkpointed by :func:`hebblib.training.run_preset`)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n, device = len(train), train.device
-    history = []
-    for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
+    history = _resume_end_to_end(checkpoint, checkpoint_key, model, optimizer, generator) if checkpoint else []
+    epoch_bar = tqdm(range(len(history), epochs), desc=desc, disable=not progress, leave=False,
+                     initial=len(history), total=epochs)
+    for epoch in epoch_bar:
+        started = time.perf_counter()
         rate = lr * lr_factor(schedule, epoch, epochs)
         for group in optimizer.param_groups:
             group["lr"] = rate
@@ -203,8 +214,36 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
         val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
-        history.append(_record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test)))
+        record = _record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test))
+        history.append({**record, "seconds": time.perf_counter() - started})
+        if checkpoint:
+            save_checkpoint(checkpoint, {"config_hash": checkpoint_key, "model": model.state_dict(),
+                                         "optimizer": optimizer.state_dict(), "history": history,
+                                         "random": _random_states(generator)})
     return history
+
+
+def _random_states(generator) -> dict:
+    """Every random stream an epoch draws from: the data order and flips (``generator``), dropout (torch's
+    CPU generator, or the GPU's)."""
+    return {"cpu": torch.get_rng_state(), "generator": None if generator is None else generator.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+
+
+def _resume_end_to_end(path, key, model, optimizer, generator) -> list[dict]:
+    """Load the checkpoint at ``path`` (if it was written for ``key``) into ``model``, ``optimizer`` and the
+    random streams; return its records (empty when there is nothing to resume)."""
+    state = load_checkpoint(path, key)
+    if state is None:
+        return []
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["random"]["cpu"])
+    if generator is not None and state["random"]["generator"] is not None:
+        generator.set_state(state["random"]["generator"])
+    if state["random"]["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["random"]["cuda"])
+    return list(state["history"])
 
 
 def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,

@@ -11,8 +11,9 @@ Phase 3: Dropout(0.5) + Linear trained with Adam on the cached features; the ``b
 the whole network end to end instead. The epoch is selected on a validation split carved from the
 training images (stratified, seeded); the test set is only reported.
 
-Re-running the same call resumes: a finished run is read back, and a run interrupted after phase 1 starts
-from its ``unsupervised.pt`` checkpoint (the features are recomputed).
+Re-running the same call resumes: a finished run is read back, a run interrupted after phase 1 starts
+from its ``unsupervised.pt`` checkpoint (the features are recomputed), and an end-to-end (backprop) run
+goes on after the last epoch saved in its ``end_to_end.pt``.
 """
 from __future__ import annotations
 
@@ -234,7 +235,10 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
     if sup["mode"] == "end_to_end":
         model.set_plastic(False)
         t_features = 0.0
-        history = train_end_to_end(model, train, val, test, desc=f"{name} backprop", **common)
+        # after every epoch, so that an interrupted run goes on from its last finished epoch
+        epoch_checkpoint = run_dir / "end_to_end.pt" if resume else None
+        history = train_end_to_end(model, train, val, test, desc=f"{name} backprop", checkpoint=epoch_checkpoint,
+                                   checkpoint_key=key, **common)
         saved = model.state_dict()
     else:
         model.requires_grad_(False)
@@ -251,7 +255,10 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
         saved = model.classifier.state_dict()
         del feats, mirrored
     t_supervised = time.perf_counter() - t1 - t_features
+    if sup["mode"] == "end_to_end":  # epochs run before an interruption count too
+        t_supervised = sum(record["seconds"] for record in history)
     save_checkpoint(run_dir / "supervised.pt", {"config_hash": key, "state": saved, "mode": sup["mode"]})
+    (run_dir / "end_to_end.pt").unlink(missing_ok=True)  # superseded by supervised.pt
     result.update(summarize_history(history))
     result.update({
         "supervised": {"mode": sup["mode"], "epochs": epochs, "batch_size": sup["batch_size"], "lr": sup["lr"],

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from hebblib import training
+from hebblib import classifier, training
 from hebblib.classifier import extract_features, lr_factor, train_linear_probe
 from hebblib.data import DeviceDataset
 from hebblib.errors import HebbianDivergenceError
@@ -175,6 +175,42 @@ def test_backprop_preset_trains_end_to_end(tmp_path):
     result = training.run_preset(_tiny("backprop", 0.125), out=tmp_path, **TINY)
     assert result["supervised"]["mode"] == "end_to_end" and result["unsupervised"]["images"] == 0
     assert 0 <= result["final_test_acc"] <= 100
+    assert result["timings_s"]["supervised"] == pytest.approx(result["epochs"][0]["seconds"])
+
+
+def _without_seconds(records):
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
+
+
+def test_interrupted_backprop_resumes_after_its_last_finished_epoch(tmp_path, monkeypatch):
+    options = {**TINY, "supervised_epochs": 3}
+    uninterrupted = training.run_preset(_tiny("backprop", 0.125), out=tmp_path / "a", **options)
+
+    calls = {"evaluations": 0}
+    evaluate = classifier._correct_on_images
+
+    def stop_in_epoch_three(model, data, *args, **kwargs):  # two evaluations (val, test) per epoch
+        calls["evaluations"] += 1
+        if calls["evaluations"] == 5:
+            raise KeyboardInterrupt
+        return evaluate(model, data, *args, **kwargs)
+
+    monkeypatch.setattr(classifier, "_correct_on_images", stop_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_preset(_tiny("backprop", 0.125), out=tmp_path / "b", **options)
+    saved = torch.load(next((tmp_path / "b").glob("backprop/*/seed0/end_to_end.pt")), weights_only=False)
+    assert [record["epoch"] for record in saved["history"]] == [1, 2]
+
+    def no_epoch_twice(model, data, *args, **kwargs):
+        calls["evaluations"] += 1
+        return evaluate(model, data, *args, **kwargs)
+
+    calls["evaluations"] = 0
+    monkeypatch.setattr(classifier, "_correct_on_images", no_epoch_twice)
+    resumed = training.run_preset(_tiny("backprop", 0.125), out=tmp_path / "b", **options)
+    assert calls["evaluations"] == 2  # only epoch 3 ran
+    assert _without_seconds(resumed["epochs"]) == _without_seconds(uninterrupted["epochs"])  # bit for bit
+    assert not list((tmp_path / "b").glob("backprop/*/seed0/end_to_end.pt"))  # superseded by supervised.pt
 
 
 def test_bad_limits_are_rejected(tmp_path):
