@@ -6,9 +6,10 @@ device); 130 interrupted (re-run the same command to resume from the last comple
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
-from .presets import PRESETS, get_preset, list_presets
+from .presets import PRESETS, change_preset, get_preset, list_presets
 from .results import default_out, format_accuracy
 
 MEASURES = (("max_test_acc", "max over epochs (the README's measure)"),
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     rep.add_argument("--original", action="store_true",
                      help="the original code's behaviour where it produced the published number")
+    rep.add_argument("--change", metavar="JSON", type=_json_dict, default=None,
+                     help="JSON merged into the preset, e.g. '{\"hebbian\": {\"rule\": {\"theta_init\": 0.0}}}': "
+                          "a variant with its own runs folder and results row")
     rep.add_argument("--out", metavar="DIR", default=None, help=f"runs folder (default {default_out()})")
     rep.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
     rep.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
@@ -59,6 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
     return parser
+
+
+def _json_dict(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object such as '{{\"hebbian\": {{...}}}}', got {text!r}")
+    return value
 
 
 def cmd_bench(args) -> int:
@@ -100,6 +114,8 @@ def cmd_reproduce(args) -> int:
         return 2
     preset = get_preset(args.preset, original=args.original)
     try:
+        if args.change:
+            preset = change_preset(preset, args.change)
         summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
                             source=args.source, device=args.device, quick=args.quick or None, out=args.out,
                             limit_train=args.limit_train, limit_test=args.limit_test,
@@ -118,6 +134,8 @@ def cmd_reproduce(args) -> int:
     first = summary["runs"][0]
     data = first["data"]
     mode = "original code behaviour" if first["original"] else "corrected behaviour"
+    if first.get("change"):
+        mode += f", changed by {json.dumps(first['change'])}"
     print(f"\n{args.preset} ({mode}; {data['source']} data: {data['n_train']:,} train / {data['n_val']:,} val / "
           f"{data['n_test']:,} test; {first['supervised']['epochs']} classifier epochs; "
           f"{len(summary['runs'])} seed{'s' if len(summary['runs']) > 1 else ''}; {first['device']})")

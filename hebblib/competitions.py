@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import check_positive, choice_error
+from .errors import check_options, check_positive, choice_error
 
 
 def winner_mask(u: torch.Tensor, k: int = 1) -> torch.Tensor:
@@ -323,7 +323,5 @@ def make_competition(spec) -> Competition:
         spec = options.pop("name", None)
     if spec not in COMPETITIONS:
         raise choice_error("competition", spec, COMPETITIONS)
-    try:
-        return COMPETITIONS[spec](**options)
-    except TypeError as err:
-        raise TypeError(f"bad option for competition {spec!r}: {err}") from None
+    check_options(f"competition {spec!r}", COMPETITIONS[spec], options)
+    return COMPETITIONS[spec](**options)

@@ -25,6 +25,7 @@ import copy
 from .data import NORMALIZATIONS
 from .errors import check_choice, choice_error
 from .networks import ARCHITECTURES, build_network, merge_settings
+from .results import config_hash
 
 SUPERVISED_MODES = ("linear", "end_to_end")
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
@@ -166,6 +167,31 @@ def apply_original(preset: dict) -> dict:
     out = merge_settings(preset, preset.get("original_overrides") or {})
     out["original"] = True
     return out
+
+
+CHANGEABLE = ("model", "hebbian", "layers", "data", "unsupervised", "supervised")
+
+
+def change_preset(preset: dict, change: dict) -> dict:
+    """``preset`` (a copy) with ``change`` merged in, recorded under ``"change"``: a variant that keeps the
+    preset's name, runs in its own folder and gets its own row in the results table. Only the training
+    recipe may change (:data:`CHANGEABLE`); e.g. ``{"hebbian": {"rule": {"theta_init": 0.0}}}``."""
+    if not isinstance(change, dict) or not change:
+        raise ValueError(f"a preset change must be a non-empty dict, got {change!r}")
+    for key in change:
+        if key not in CHANGEABLE:
+            raise choice_error("preset key to change", key, CHANGEABLE)
+    out = merge_settings(preset, change)
+    out["change"] = merge_settings(preset.get("change") or {}, change)
+    validate_preset(out)
+    return out
+
+
+def variant_name(preset: dict) -> str:
+    """The preset's name with ``-original`` and, for a changed preset, ``-change-<hash of the change>``:
+    the folder name under ``runs/`` and the file name under ``docs/results/``."""
+    name = preset["name"] + ("-original" if preset.get("original") else "")
+    return name + (f"-change-{config_hash(preset['change'])}" if preset.get("change") else "")
 
 
 def resolve_preset(preset, original: bool = False) -> dict:

@@ -57,7 +57,8 @@ def summarize_runs(results: list[dict]) -> dict:
     if not results:
         raise ValueError("no results to summarize")
     first = results[0]
-    summary = {"preset": first["preset"], "original": first["original"], "published": first.get("published"),
+    summary = {"preset": first["preset"], "original": first["original"], "change": first.get("change"),
+               "published": first.get("published"),
                "source": first.get("source"), "data": first["data"], "seeds": [r["seed"] for r in results]}
     for metric in METRICS:
         summary[metric] = mean_std([r[metric] for r in results])
@@ -75,9 +76,9 @@ def config_hash(config: dict) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:8]
 
 
-def group_dir(out, preset_name: str, original: bool, source: str, n_train: int, key: str) -> Path:
-    name = preset_name + ("-original" if original else "")
-    return Path(out) / name / f"{source}-n{n_train}-{key}"
+def group_dir(out, variant: str, source: str, n_train: int, key: str) -> Path:
+    """``out/<variant>/<source>-n<images>-<key>`` (``variant``: :func:`hebblib.presets.variant_name`)."""
+    return Path(out) / variant / f"{source}-n{n_train}-{key}"
 
 
 def write_json(path, obj) -> None:

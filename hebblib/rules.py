@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .errors import choice_error
+from .errors import check_options, choice_error
 
 
 def sum_per_unit(t: torch.Tensor) -> torch.Tensor:
@@ -161,7 +161,5 @@ def make_rule(spec) -> Rule:
         spec = options.pop("name", None)
     if spec not in RULES:
         raise choice_error("rule", spec, RULES)
-    try:
-        return RULES[spec](**options)
-    except TypeError as err:
-        raise TypeError(f"bad option for rule {spec!r}: {err}") from None
+    check_options(f"rule {spec!r}", RULES[spec], options)
+    return RULES[spec](**options)

@@ -28,7 +28,7 @@ from .classifier import cache_split_features, train_end_to_end, train_linear_pro
 from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar, load_cifar10
 from .data.subset import SUBSET_PER_CLASS
 from .errors import HebbianDivergenceError, check_choice
-from .presets import build_model, resolve_preset
+from .presets import build_model, resolve_preset, variant_name
 from .results import (config_hash, default_out, group_dir, load_checkpoint, read_json, save_checkpoint,
                       summarize_history, summarize_runs, write_json)
 from .runtime import describe_device, get_device, is_quick, seed_everything
@@ -185,7 +185,7 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
     recipe = {k: preset[k] for k in ("architecture", "model", "hebbian", "layers", "data", "unsupervised",
                                      "supervised")}
     key = config_hash({"recipe": recipe, "seed": seed, "data": data_info, "epochs": epochs, "quick": quick})
-    run_dir = group_dir(out or default_out(), name, preset["original"], source, len(train) + len(val),
+    run_dir = group_dir(out or default_out(), variant_name(preset), source, len(train) + len(val),
                         config_hash({"recipe": recipe, "data": data_info, "epochs": epochs})) / f"seed{seed}"
     done = read_json(run_dir / "results.json") if resume else None
     if done and done.get("complete") and done.get("config_hash") == key:
@@ -215,7 +215,8 @@ def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device
     else:
         unsup_stats = {"images": 0, "seconds": 0.0, "images_per_s": None}
     result = {
-        "preset": name, "original": preset["original"], "description": preset.get("description"),
+        "preset": name, "original": preset["original"], "change": preset.get("change"),
+        "description": preset.get("description"),
         "published": preset.get("published"), "source": preset.get("source"), "protocol": preset.get("protocol"),
         "seed": seed, "quick": quick, "data": data_info, "device": describe_device(device),
         "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": started,

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from hebblib.presets import variant_name  # noqa: E402
+
 DOCS = ROOT / "docs"
 STORE = DOCS / "results"
 
@@ -34,7 +37,8 @@ def collect(runs: Path) -> None:
         if not seeds:
             continue
         summary["runs"] = seeds
-        name = summary["preset"] + ("-original" if summary["original"] else "")
+        name = variant_name({"name": summary["preset"], "original": summary["original"],
+                             "change": summary.get("change")})
         (STORE / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
         print(f"collected {name}: {len(seeds)} seed(s)")
 
@@ -45,24 +49,40 @@ def _fmt(metric: dict) -> str:
     return f"{metric['mean']:.2f}"
 
 
+def _variant(summary: dict) -> str:
+    """`` (original)``, `` (changed: {...})`` or nothing, after the preset's name."""
+    parts = (["original"] if summary["original"] else []) + (
+        [f"changed: `{json.dumps(summary['change'])}`"] if summary.get("change") else [])
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _speed(run: dict, n_train: int) -> str:
+    """The Hebbian epoch's images/s; for an end-to-end run, its training images/s (the epochs' own times)."""
+    if run["unsupervised"].get("images_per_s"):
+        return f"{run['unsupervised']['images_per_s']:.0f} img/s Hebbian"
+    seconds = sum(epoch.get("seconds", 0.0) for epoch in run["epochs"])
+    return f"{n_train * len(run['epochs']) / seconds:.0f} img/s backprop" if seconds else "no Hebbian phase"
+
+
 def render() -> None:
     rows = []
     for path in sorted(STORE.glob("*.json")):
         s = json.loads(path.read_text())
         runs = s["runs"]
-        flags = " --original" if s["original"] else ""
+        flags = (" --original" if s["original"] else "") + (
+            f" --change '{json.dumps(s['change'])}'" if s.get("change") else "")
         seeds = f" --seeds {len(s['seeds'])}" if len(s["seeds"]) > 1 else ""
         command = f"`python -m hebblib reproduce --preset {s['preset']}{flags}{seeds} --data ROOT`"
         # the sum of the phases: a run resumed from its phase-1 checkpoint counts that phase's recorded time too
         wall = sum(sum(t for phase, t in r["timings_s"].items() if phase != "total") for r in runs) / len(runs)
-        speed = runs[0]["unsupervised"].get("images_per_s")
+        speed = _speed(runs[0], s["data"]["n_train"])
         published = f"{s['published']:.1f}" if s.get("published") is not None else "—"
         gap = s["final_test_acc"]["mean"] - s["published"] if s.get("published") is not None else None
         rows.append(
-            f"| `{s['preset']}`{' (original)' if s['original'] else ''} | {published} | "
+            f"| `{s['preset']}`{_variant(s)} | {published} | "
             f"{_fmt(s['final_test_acc'])} | {_fmt(s['test_acc_at_best_val'])} | {_fmt(s['max_test_acc'])} | "
             f"{'' if gap is None else f'{gap:+.1f}'} | {len(s['seeds'])} | {runs[0]['device']} | "
-            f"{wall / 60:.0f} min ({speed:.0f} img/s Hebbian) | {command} |"
+            f"{wall / 60:.0f} min ({speed}) | {command} |"
         )
     header = (
         "# Results on the full CIFAR-10\n\n"

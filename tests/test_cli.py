@@ -5,6 +5,7 @@ code path, without paying for a fresh interpreter and torch import each time).
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,3 +60,39 @@ def test_reproduce_falls_back_to_the_subset_with_a_notice_and_resumes(tmp_path, 
     assert list((tmp_path / "runs" / "lagani_short").glob("*/seed0/results.json"))
     assert main(args) == 0
     assert "finished earlier; read back" in capsys.readouterr().out
+
+
+def test_a_changed_preset_runs_in_its_own_folder_and_records_the_change(tmp_path, capsys):
+    change = '{"hebbian": {"rule": {"theta_init": 0.0}}}'
+    args = ["reproduce", "--preset", "bcm", "--quick", "--limit-train", "256", "--limit-test", "200", "--epochs", "1",
+            "--out", str(tmp_path), "--no-progress", "--change", change]
+    assert main(args) == 0
+    assert 'changed by {"hebbian": {"rule": {"theta_init": 0.0}}}' in capsys.readouterr().out
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert folder.name.startswith("bcm-change-")  # not the unchanged preset's runs/bcm
+    (result,) = folder.glob("*/seed0/results.json")
+    recorded = json.loads(result.read_text())
+    assert recorded["change"] == {"hebbian": {"rule": {"theta_init": 0.0}}}
+    assert recorded["config"]["hebbian"]["rule"] == {"name": "bcm", "theta_init": 0.0}
+
+
+@pytest.mark.parametrize("change, message", [
+    ("{theta: 0}", "not valid JSON"),
+    ("[1, 2]", "must be a JSON object"),
+])
+def test_a_malformed_change_is_a_usage_error(change, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["reproduce", "--preset", "bcm", "--change", change])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ('{"hebian": {}}', "unknown preset key to change 'hebian'"),
+    ('{"hebbian": {"rule": {"theta_start": 0.0}}}', "unknown option 'theta_start' for rule 'bcm'"),
+])
+def test_a_change_naming_an_unknown_setting_exits_2(change, message, tmp_path, capsys):
+    args = ["reproduce", "--preset", "bcm", "--quick", "--limit-train", "256", "--limit-test", "200", "--epochs", "1",
+            "--out", str(tmp_path), "--no-progress", "--change", change]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -234,9 +234,11 @@ def test_sanger_needs_groups_one():
         HebbianConv2d(4, 4, 3, groups=2, rule="sanger")
 
 
-def test_bad_rule_options_name_the_rule():
-    with pytest.raises(TypeError, match="bad option for rule 'bcm'"):
+def test_bad_rule_options_name_the_option_the_rule_and_the_valid_ones():
+    with pytest.raises(ValueError, match="unknown option 'theta' for rule 'bcm'; valid options: .*'theta_init'"):
         HebbianConv2d(3, 4, 3, rule={"name": "bcm", "theta": 2})
+    with pytest.raises(ValueError, match="unknown option 'window' for competition 'hard_wta'; valid options: "):
+        HebbianConv2d(3, 4, 3, competition={"name": "hard_wta", "window": 5})
 
 
 def test_structure_arguments_are_checked():

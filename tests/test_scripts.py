@@ -53,3 +53,47 @@ def test_ch06_ablation_lists_its_variants(capsys):
         script.main(["--variants", "bogus"])
     assert exit_info.value.code == 2
     assert "choose from 'unit', 'randn', 'random', 'unit_crop', 'unit_ep3'" in capsys.readouterr().err
+
+
+def _fake_full_run(runs: Path, variant: str, summary: dict, epochs: list, unsupervised: dict) -> None:
+    """A finished full-data run as ``run_preset`` and ``reproduce`` leave it under ``runs/``."""
+    seed_dir = runs / variant / "full-n50000-0123abcd" / "seed0"
+    seed_dir.mkdir(parents=True)
+    metrics = {"final_test_acc": epochs[-1]["test_acc"], "test_acc_at_best_val": epochs[-1]["test_acc"],
+               "max_test_acc": max(e["test_acc"] for e in epochs), "best_val_epoch": len(epochs)}
+    result = {"seed": 0, "device": "cpu (2 threads)", "torch_version": "x", "quick": False, "complete": True,
+              "timings_s": {"data": 1.0, "unsupervised": unsupervised.get("seconds", 0.0), "features": 0.0,
+                            "supervised": sum(e.get("seconds", 60.0) for e in epochs), "total": 0.0},
+              "unsupervised": unsupervised, "epochs": epochs, "num_parameters": 1, **metrics}
+    (seed_dir / "results.json").write_text(json.dumps(result))
+    summary = {**summary, "data": {"source": "full", "n_train": 45000}, "seeds": [0],
+               **{k: {"mean": v, "std": 0.0, "values": [v]} for k, v in metrics.items() if k != "best_val_epoch"}}
+    (seed_dir.parent / "summary.json").write_text(json.dumps(summary))
+
+
+def test_results_table_names_changed_variants_and_measures_backprop_speed(tmp_path, monkeypatch, capsys):
+    script = load_script("results_table")
+    monkeypatch.setattr(script, "DOCS", tmp_path / "docs")
+    monkeypatch.setattr(script, "STORE", tmp_path / "docs" / "results")
+    change = {"hebbian": {"rule": {"theta_init": 0.0}}}
+    epoch = {"epoch": 1, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 50.0}
+    _fake_full_run(tmp_path / "runs", "bcm-change-x", {"preset": "bcm", "original": False, "change": change,
+                                                       "published": 75.3},
+                   [{**epoch, "test_acc": 70.0}], {"images": 45000, "seconds": 900.0, "images_per_s": 50.0})
+    _fake_full_run(tmp_path / "runs", "backprop", {"preset": "backprop", "original": False, "published": 77.0},
+                   [{**epoch, "test_acc": 60.0, "seconds": 500.0}, {**epoch, "epoch": 2, "test_acc": 65.0,
+                                                                    "seconds": 400.0}],
+                   {"images": 0, "seconds": 0.0, "images_per_s": None})
+    script.collect(tmp_path / "runs")
+    from hebblib.presets import variant_name
+    stored = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.json"))
+    assert stored == ["backprop.json", variant_name({"name": "bcm", "original": False, "change": change}) + ".json"]
+    assert stored[1].startswith("bcm-change-")
+    script.render()
+    table = (tmp_path / "docs" / "results.md").read_text()
+    row = next(line for line in table.splitlines() if line.startswith("| `bcm`"))
+    assert 'changed: `{"hebbian": {"rule": {"theta_init": 0.0}}}`' in row and "50 img/s Hebbian" in row
+    assert """--change '{"hebbian": {"rule": {"theta_init": 0.0}}}'""" in row and "| -5.3 |" in row
+    row = next(line for line in table.splitlines() if line.startswith("| `backprop`"))
+    assert "100 img/s backprop" in row  # 2 epochs × 45,000 images in 900 s
+    assert "| 65.00 |" in row and "| -12.0 |" in row
