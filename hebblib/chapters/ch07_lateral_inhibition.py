@@ -281,8 +281,9 @@ def print_runs(runs: dict) -> None:
     print(f"({describe_run(first)}; {first.n_test} test images)")
 
 
-def report_preset(preset_name: str, run: PresetRun, label: str | None = None) -> None:
-    """This run's number beside the published one of ``preset_name``, and the committed full-data figure."""
+def report_preset(preset_name: str, run: PresetRun, label: str | None = None, original: bool = False) -> None:
+    """This run's number beside the published one of ``preset_name``, and the committed full-data figure
+    (with ``original``: the committed run with the original code's behaviour, ``--original``)."""
     from ..notebook import report, report_committed_preset
 
     preset = get_preset(preset_name)
@@ -290,7 +291,7 @@ def report_preset(preset_name: str, run: PresetRun, label: str | None = None) ->
             if run.quick else "")
     report(f"{label or preset_name}, this run ({describe_run(run)})", run.accuracy, preset["published"],
            "README", note)
-    report_committed_preset(preset_name, preset["published"], "README")
+    report_committed_preset(preset_name, preset["published"], "README", original=original)
 
 
 def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:
