@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from .dropout import FastDropout
 from .errors import HebbianDivergenceError, check_choice
 from .results import load_checkpoint, save_checkpoint
+from .runtime import flush_denormals
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -189,7 +190,16 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
     ``checkpoint``: a file that receives the model, the optimiser, the random states and the records after
     every epoch. When it holds a checkpoint written for ``checkpoint_key``, training goes on after its last
     finished epoch and ends as an uninterrupted run would (an end-to-end run is many epochs of hours on a
-    CPU; the Hebbian presets' phases are checkpointed by :func:`hebblib.training.run_preset`)."""
+    CPU; the Hebbian presets' phases are checkpointed by :func:`hebblib.training.run_preset`). Subnormal
+    floats count as 0 meanwhile (:func:`hebblib.runtime.flush_denormals`)."""
+    with flush_denormals():
+        return _train_end_to_end(model, train, val, test, epochs=epochs, lr=lr, batch_size=batch_size,
+                                 schedule=schedule, augment=augment, generator=generator, progress=progress,
+                                 desc=desc, checkpoint=checkpoint, checkpoint_key=checkpoint_key)
+
+
+def _train_end_to_end(model, train, val, test, *, epochs, lr, batch_size, schedule, augment, generator, progress,
+                      desc, checkpoint, checkpoint_key) -> list[dict]:
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n, device = len(train), train.device
     history = _resume_end_to_end(checkpoint, checkpoint_key, model, optimizer, generator) if checkpoint else []

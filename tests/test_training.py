@@ -216,3 +216,18 @@ def test_interrupted_backprop_resumes_after_its_last_finished_epoch(tmp_path, mo
 def test_bad_limits_are_rejected(tmp_path):
     with pytest.raises(ValueError, match="limit_train must be an int >= 20"):
         training.run_preset(_tiny(), out=tmp_path, quick=True, limit_train=5, progress=False)
+
+
+def test_end_to_end_training_flushes_subnormals_and_restores_the_default(monkeypatch):
+    from hebblib.runtime import flush_denormals
+
+    tiny = torch.tensor([1e-40])  # subnormal in float32
+    with flush_denormals() as supported:
+        if not supported:
+            pytest.skip("this CPU cannot flush subnormals")
+        assert float(tiny * 1.0) == 0.0
+    assert float(tiny * 1.0) > 0.0  # PyTorch's default again
+    seen = []
+    monkeypatch.setattr(classifier, "_train_end_to_end", lambda *a, **k: seen.append(float(tiny * 1.0)) or [])
+    classifier.train_end_to_end(None, None, None, None, epochs=1)
+    assert seen == [0.0]
