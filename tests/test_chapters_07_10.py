@@ -58,6 +58,27 @@ def test_reduced_runs_differ_only_in_the_surround():
     torch.testing.assert_close(again.layer().weight, base.layer().weight)  # same seed, same run
 
 
+def test_the_full_data_surround_pair_differs_only_in_the_surround():
+    difference = ch7.surround_pair_difference()
+    assert difference["keys"] == {"layers"} and difference["layers_equal_without_surround"]
+    assert all(surround is not None for surround in difference["surround"])
+
+
+def summary_json(name, final):
+    return ('{"preset": "%s", "seeds": [0], "final_test_acc": %s, "test_acc_at_best_val": %s, '
+            '"max_test_acc": %s}' % (name, final, final, final))
+
+
+def test_full_data_surround_effect_is_optimal_minus_bcm(tmp_path, capsys):
+    (tmp_path / "bcm.json").write_text(summary_json("bcm", 73.0))
+    assert ch7.report_full_surround_pair(tmp_path) is None
+    assert "not measured yet" in capsys.readouterr().out
+    (tmp_path / "optimal.json").write_text(summary_json("optimal", 74.5))
+    assert ch7.report_full_surround_pair(tmp_path) == pytest.approx(1.5)
+    out = capsys.readouterr().out
+    assert "74.50 vs 73.00, measured +1.5 points" in out and "76.0 vs 75.3, +0.7 points" in out
+
+
 # ----- chapter 8: BCM ------------------------------------------------------------------------------------------
 def test_bcm_step_solution_passes_and_matches_the_layer_rule(capsys):
     check_exercise("BCM", ch8.bcm_step_solution, ch8.bcm_step_solution, ch8.bcm_exercise_cases())

@@ -214,10 +214,10 @@ def train_reduced(preset, label: str | None = None, *, width_factor: float = QUI
                   seed: int = 0, callback=None, source: str = "subset") -> PresetRun:
     """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
     for one pass over ``n_train`` subset images (``source='full'``: images of the full CIFAR-10; no flips),
-    then a Dropout + Linear probe on those blocks' features for ``probe_epochs`` epochs. Same data, seed and probe for every preset, so two runs differ
-    only in the preset's settings. ``callback(net)`` runs after every batch's update; a callback with a
-    ``start(net)`` method gets it once, before the first batch (to attach hooks). On one thread: these
-    tensors are small."""
+    then a Dropout + Linear probe on those blocks' features for ``probe_epochs`` epochs. Same data, seed
+    and probe for every preset, so two runs differ only in the preset's settings. ``callback(net)`` runs
+    after every batch's update; a callback with a ``start(net)`` method gets it once, before the first
+    batch (to attach hooks). On one thread: these tensors are small."""
     preset = resolve_preset(preset)
     preset["model"] = {**preset.get("model", {}), "width_factor": width_factor}
     train, val, test = reduced_data(preset["data"]["normalization"], n_train, n_test, source)
@@ -342,6 +342,43 @@ def print_summary(rows) -> None:
         print(f"· {label}: measured {measured} | {target}")
 
 
+# the committed full-data pair that differs only in the surround: 'optimal' is 'bcm' plus per-layer surround
+SURROUND_PAIR = ("bcm", "optimal")
+
+
+def surround_pair_difference() -> dict:
+    """How the presets of :data:`SURROUND_PAIR` differ: ``keys``, the top-level keys that differ besides
+    name, description and published figure; ``layers_equal_without_surround``, whether their per-layer
+    settings agree once the second's surround is dropped; ``surround``, the second's per-layer surround."""
+    without, with_surround = (get_preset(name) for name in SURROUND_PAIR)
+    ignored = {"name", "description", "published"}
+    differs = {key for key in set(without) | set(with_surround)
+               if key not in ignored and without.get(key) != with_surround.get(key)}
+    layers = [{k: v for k, v in layer.items() if k != "surround"} for layer in with_surround["layers"]]
+    return {"keys": differs, "layers_equal_without_surround": layers == without["layers"],
+            "surround": [layer.get("surround") for layer in with_surround["layers"]]}
+
+
+def report_full_surround_pair(directory=None) -> float | None:
+    """The surround's effect on all of CIFAR-10, from the committed runs of ``bcm`` and ``optimal`` (same
+    seed, same probe; only ``optimal``'s per-layer surround differs): their final test accuracies and the
+    difference beside the README's; None (and a line saying so) while either is not measured."""
+    from ..results import full_data_accuracy
+
+    without_name, with_name = SURROUND_PAIR
+    full = {name: full_data_accuracy(name, directory=directory) for name in SURROUND_PAIR}
+    if any(v is None for v in full.values()):
+        print(f"surround on all of CIFAR-10 ({with_name} minus {without_name}): not measured yet")
+        return None
+    published = {name: get_preset(name)["published"] for name in SURROUND_PAIR}
+    effect = full[with_name]["final"] - full[without_name]["final"]
+    print(f"· surround on all of CIFAR-10, committed runs ({with_name} = {without_name} + per-layer surround, "
+          f"same seed and probe): {full[with_name]['final']:.2f} vs {full[without_name]['final']:.2f}, "
+          f"measured {effect:+.1f} points | README {published[with_name]:.1f} vs {published[without_name]:.1f}, "
+          f"{published[with_name] - published[without_name]:+.1f} points")
+    return effect
+
+
 def report_runs(rows, runs: dict, published: dict, source: str, preset_name: str, preset_run: str) -> None:
     """The closing cell of chapters 7–10: the comparison rows of ``rows`` (verdict None), each run's number
     beside its published one (``published[label]``, from ``source``), and ``preset_name``'s full-data figure
@@ -357,7 +394,8 @@ def report_runs(rows, runs: dict, published: dict, source: str, preset_name: str
 __all__ = [
     "FirstBlocks", "KERNELS", "PresetRun", "QUICK_WIDTH", "activity_statistics", "describe_run", "dog_kernel_solution",
     "example_images", "filters_side_by_side", "fixed_layer", "kernel_exercise_cases", "kernel_table",
-    "print_kernel_table", "print_runs", "print_summary", "report_runs", "reduced_data", "report_preset", "summary_rows",
+    "print_kernel_table", "print_runs", "print_summary", "report_full_surround_pair", "report_runs", "reduced_data",
+    "report_preset", "summary_rows", "surround_pair_difference",
     "surround_demo", "surround_maps", "surround_presets", "train_full", "train_presets", "train_reduced",
     "valid_surround", "with_changes",
 ]
