@@ -1,6 +1,7 @@
 """Small helpers that keep the chapter notebooks thin: set-up, exercise checks, result lines, widgets."""
 from __future__ import annotations
 
+import json
 import math
 import platform
 from typing import Callable
@@ -93,14 +94,16 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
 
 
 def report_committed_preset(preset_name: str, published: float | None = None, source: str = "",
-                            original: bool = False) -> str | None:
+                            original: bool = False, change: dict | None = None) -> str | None:
     """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/; with
-    ``original``, its run with the original code's behaviour), or a line saying it is not measured yet.
-    Chapters 7–13 print it beside their own reduced or quick run."""
+    ``original``, its run with the original code's behaviour; with ``change``, the run of
+    ``reproduce --change``), or a line saying it is not measured yet. Chapters 7–13 print it beside
+    their own reduced or quick run."""
     from .results import full_data_accuracy
 
-    label = preset_name + (" --original" if original else "")
-    full = full_data_accuracy(preset_name, original)
+    label = preset_name + (" --original" if original else "") + (
+        f" --change '{json.dumps(change)}'" if change else "")
+    full = full_data_accuracy(preset_name, original, change=change)
     if full is None:
         print(f"{label} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
         return None

@@ -25,7 +25,7 @@ import copy
 from .data import NORMALIZATIONS
 from .errors import check_choice, choice_error
 from .networks import ARCHITECTURES, build_network, merge_settings
-from .results import config_hash
+from .results import variant_stem
 
 SUPERVISED_MODES = ("linear", "end_to_end")
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
@@ -190,8 +190,7 @@ def change_preset(preset: dict, change: dict) -> dict:
 def variant_name(preset: dict) -> str:
     """The preset's name with ``-original`` and, for a changed preset, ``-change-<hash of the change>``:
     the folder name under ``runs/`` and the file name under ``docs/results/``."""
-    name = preset["name"] + ("-original" if preset.get("original") else "")
-    return name + (f"-change-{config_hash(preset['change'])}" if preset.get("change") else "")
+    return variant_stem(preset["name"], bool(preset.get("original")), preset.get("change"))
 
 
 def resolve_preset(preset, original: bool = False) -> dict:

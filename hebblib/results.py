@@ -134,19 +134,29 @@ def measured_results_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
-def measured_result(preset_name: str, original: bool = False, directory=None) -> dict | None:
-    """The committed full-data summary of a preset (``docs/results/<preset>[-original].json``, a copy of
-    a run's ``summary.json``), or None when it has not been measured yet. Chapters print it beside their
-    own quick-mode number, saying which is which."""
+def variant_stem(preset_name: str, original: bool = False, change: dict | None = None) -> str:
+    """``<preset>[-original][-change-<hash of the change>]``: the folder of a run under ``runs/`` and the
+    file name of its committed summary under ``docs/results/``."""
+    stem = preset_name + ("-original" if original else "")
+    return stem + (f"-change-{config_hash(change)}" if change else "")
+
+
+def measured_result(preset_name: str, original: bool = False, directory=None,
+                    change: dict | None = None) -> dict | None:
+    """The committed full-data summary of a preset (``docs/results/<variant>.json``, a copy of a run's
+    ``summary.json``; the variant: :func:`variant_stem`), or None when it has not been measured yet.
+    Chapters print it beside their own quick-mode number, saying which is which."""
     directory = Path(directory) if directory is not None else measured_results_dir()
-    path = directory / f"{preset_name}{'-original' if original else ''}.json"
+    path = directory / f"{variant_stem(preset_name, original, change)}.json"
     return read_json(path) if path.is_file() else None
 
 
-def full_data_accuracy(preset_name: str, original: bool = False, directory=None) -> dict | None:
-    """The committed full-data run of a preset in numbers: ``final``, ``at_best_val`` and ``max`` test
-    accuracy (means over its seeds, %), ``seeds`` and ``file``; None when it has not been measured yet."""
-    summary = measured_result(preset_name, original, directory)
+def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
+                       change: dict | None = None) -> dict | None:
+    """The committed full-data run of a preset (or of its variant: ``original``, ``change``) in numbers:
+    ``final``, ``at_best_val`` and ``max`` test accuracy (means over its seeds, %), ``seeds`` and ``file``;
+    None when it has not been measured yet."""
+    summary = measured_result(preset_name, original, directory, change)
     if summary is None:
         return None
 
@@ -156,7 +166,7 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None)
 
     return {"final": mean("final_test_acc"), "at_best_val": mean("test_acc_at_best_val"),
             "max": mean("max_test_acc"), "seeds": len(summary.get("seeds", [])) or 1,
-            "file": f"docs/results/{preset_name}{'-original' if original else ''}.json"}
+            "file": f"docs/results/{variant_stem(preset_name, original, change)}.json"}
 
 
 # ----- full-mode results of the chapters' own experiments (not presets) -------------------------------

@@ -79,6 +79,21 @@ def test_full_data_surround_effect_is_optimal_minus_bcm(tmp_path, capsys):
     assert "74.50 vs 73.00, measured +1.5 points" in out and "76.0 vs 75.3, +0.7 points" in out
 
 
+def test_committed_changed_run_is_found_by_its_change(tmp_path, monkeypatch, capsys):
+    from hebblib import results
+    from hebblib.chapters import ch08_bcm
+    from hebblib.presets import change_preset, get_preset, variant_name
+
+    monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path)
+    assert ch08_bcm.report_theta_zero() is None and "not measured yet" in capsys.readouterr().out
+    changed = variant_name(change_preset(get_preset("optimal"), ch08_bcm.THETA_ZERO))
+    (tmp_path / "optimal.json").write_text(summary_json("optimal", 72.7))
+    (tmp_path / f"{changed}.json").write_text(summary_json("optimal", 74.2))
+    ch08_bcm.report_theta_zero()
+    out = capsys.readouterr().out
+    assert "measured 74.2%" in out and "theta_init" in out and f"{changed}.json" in out
+
+
 # ----- chapter 8: BCM ------------------------------------------------------------------------------------------
 def test_bcm_step_solution_passes_and_matches_the_layer_rule(capsys):
     check_exercise("BCM", ch8.bcm_step_solution, ch8.bcm_step_solution, ch8.bcm_exercise_cases())

@@ -127,6 +127,18 @@ def bcm_presets() -> dict:
             "optimal (BCM + surround)": get_preset("optimal")}
 
 
+# the full-data variant that starts every channel's θ at 0 instead of 1 (reproduce --change)
+THETA_ZERO = {"hebbian": {"rule": {"theta_init": 0.0}}}
+
+
+def report_theta_zero(preset_name: str = "optimal") -> str | None:
+    """The committed full-data run of ``preset_name`` with θ starting at 0 (:data:`THETA_ZERO`) beside the
+    published figure, or a line saying it is not measured yet."""
+    from ..notebook import report_committed_preset
+
+    return report_committed_preset(preset_name, get_preset(preset_name)["published"], "README", change=THETA_ZERO)
+
+
 class ThetaRecorder:
     """Callback for ``train_reduced``: θ of a BCM layer's channels after every batch."""
 
@@ -220,7 +232,8 @@ def summary_rows(toy: dict, runs: dict) -> list:
 
 
 __all__ = [
-    "ThetaRecorder", "bcm_exercise_cases", "bcm_presets", "bcm_step_solution", "print_checks", "print_weight_table",
-    "summary_rows", "theta_figure", "toy_demo", "toy_figure", "toy_fixed_point", "toy_neuron", "toy_patterns", "train_bcm_runs",
-    "weight_histograms", "weight_statistics",
+    "THETA_ZERO", "ThetaRecorder", "bcm_exercise_cases", "bcm_presets", "bcm_step_solution", "print_checks",
+    "print_weight_table", "report_theta_zero", "summary_rows", "theta_figure", "toy_demo", "toy_figure",
+    "toy_fixed_point", "toy_neuron", "toy_patterns", "train_bcm_runs", "weight_histograms",
+    "weight_statistics",
 ]

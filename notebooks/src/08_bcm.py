@@ -176,3 +176,11 @@ ch7.print_summary([r for r in ch8.summary_rows(toy, runs) if r[3] is None])
 ch7.report_preset("hard_basic", runs["hard WTA + Instar"])
 ch7.report_preset("bcm", runs["hard WTA + BCM"])
 ch7.report_preset("optimal", runs["optimal (BCM + surround)"])
+
+# %% [markdown]
+# **θ starting at 0 on all of CIFAR-10.** The full-data run of `optimal` with
+# `--change '{"hebbian": {"rule": {"theta_init": 0.0}}}'` (same seed, split and probe as the committed
+# `optimal` row above) tests whether the start of θ explains the gap to the README:
+
+# %%
+ch8.report_theta_zero();
