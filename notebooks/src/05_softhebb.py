@@ -33,7 +33,7 @@ from IPython.display import display
 
 from hebblib.chapters import ch05_softhebb as ch5
 from hebblib.networks import PARAMETER_COUNTS
-from hebblib.notebook import check_exercise, setup, todo
+from hebblib.notebook import check_exercise, report_committed_preset, setup, todo
 from hebblib.presets import build_model, get_preset
 from hebblib.results import full_data_accuracy
 
@@ -202,3 +202,12 @@ ch5.weight_histograms_figure(run["before"], run["after"])
 
 # %%
 ch5.report_lines(run, full_data_accuracy("soft"))
+
+# %% [markdown]
+# The same network and rule under **SoftHebb's own protocol** (preset `softhebb_paper`: batch 10, the
+# radius-dependent rate from 0.08/0.005/0.01, pixels on [0, 1] without augmentation, 50 classifier
+# epochs), on all of CIFAR-10 when it has been run and committed. Compare it with the `soft` line
+# above: same rule, same architecture, different protocol.
+
+# %%
+report_committed_preset("softhebb_paper", ch5.PUBLISHED["softhebb_paper"], ch5.SOURCES["softhebb_paper"]);
