@@ -85,13 +85,16 @@ def test_committed_changed_run_is_found_by_its_change(tmp_path, monkeypatch, cap
     from hebblib.presets import change_preset, get_preset, variant_name
 
     monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path)
-    assert ch08_bcm.report_theta_zero() is None and "not measured yet" in capsys.readouterr().out
+    ch08_bcm.report_full_variants()
+    assert capsys.readouterr().out.count("not measured yet") == 2
     changed = variant_name(change_preset(get_preset("optimal"), ch08_bcm.THETA_ZERO))
     (tmp_path / "optimal.json").write_text(summary_json("optimal", 72.7))
     (tmp_path / f"{changed}.json").write_text(summary_json("optimal", 74.2))
-    ch08_bcm.report_theta_zero()
-    out = capsys.readouterr().out
-    assert "measured 74.2%" in out and "theta_init" in out and f"{changed}.json" in out
+    (tmp_path / "optimal-original.json").write_text(summary_json("optimal", 75.1))
+    ch08_bcm.report_full_variants()
+    theta_zero, original = capsys.readouterr().out.splitlines()
+    assert "measured 74.2%" in theta_zero and "theta_init" in theta_zero and f"{changed}.json" in theta_zero
+    assert "optimal --original" in original and "measured 75.1%" in original
 
 
 # ----- chapter 8: BCM ------------------------------------------------------------------------------------------

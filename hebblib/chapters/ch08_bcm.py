@@ -131,12 +131,15 @@ def bcm_presets() -> dict:
 THETA_ZERO = {"hebbian": {"rule": {"theta_init": 0.0}}}
 
 
-def report_theta_zero(preset_name: str = "optimal") -> str | None:
-    """The committed full-data run of ``preset_name`` with θ starting at 0 (:data:`THETA_ZERO`) beside the
-    published figure, or a line saying it is not measured yet."""
+def report_full_variants(preset_name: str = "optimal") -> None:
+    """The committed full-data runs of two variants of ``preset_name``, each beside the published figure
+    (or a line saying it is not measured yet): θ starting at 0 (:data:`THETA_ZERO`), and the original
+    code's behaviour (``--original``: per-tap cosine)."""
     from ..notebook import report_committed_preset
 
-    return report_committed_preset(preset_name, get_preset(preset_name)["published"], "README", change=THETA_ZERO)
+    published = get_preset(preset_name)["published"]
+    report_committed_preset(preset_name, published, "README", change=THETA_ZERO)
+    report_committed_preset(preset_name, published, "README", original=True)
 
 
 class ThetaRecorder:
@@ -233,7 +236,7 @@ def summary_rows(toy: dict, runs: dict) -> list:
 
 __all__ = [
     "THETA_ZERO", "ThetaRecorder", "bcm_exercise_cases", "bcm_presets", "bcm_step_solution", "print_checks",
-    "print_weight_table", "report_theta_zero", "summary_rows", "theta_figure", "toy_demo", "toy_figure",
+    "print_weight_table", "report_full_variants", "summary_rows", "theta_figure", "toy_demo", "toy_figure",
     "toy_fixed_point", "toy_neuron", "toy_patterns", "train_bcm_runs", "weight_histograms",
     "weight_statistics",
 ]
