@@ -180,6 +180,7 @@ def _correct_on_images(model, data, batch_size: int = 500) -> torch.Tensor:
     return correct
 
 
+@flush_denormals()
 def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                      schedule: str = "nimmo_step", augment: bool = True, generator=None, progress: bool = True,
                      desc: str = "backprop", checkpoint=None, checkpoint_key: str | None = None) -> list[dict]:
@@ -192,14 +193,6 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
     finished epoch and ends as an uninterrupted run would (an end-to-end run is many epochs of hours on a
     CPU; the Hebbian presets' phases are checkpointed by :func:`hebblib.training.run_preset`). Subnormal
     floats count as 0 meanwhile (:func:`hebblib.runtime.flush_denormals`)."""
-    with flush_denormals():
-        return _train_end_to_end(model, train, val, test, epochs=epochs, lr=lr, batch_size=batch_size,
-                                 schedule=schedule, augment=augment, generator=generator, progress=progress,
-                                 desc=desc, checkpoint=checkpoint, checkpoint_key=checkpoint_key)
-
-
-def _train_end_to_end(model, train, val, test, *, epochs, lr, batch_size, schedule, augment, generator, progress,
-                      desc, checkpoint, checkpoint_key) -> list[dict]:
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n, device = len(train), train.device
     history = _resume_end_to_end(checkpoint, checkpoint_key, model, optimizer, generator) if checkpoint else []

@@ -228,6 +228,16 @@ def test_end_to_end_training_flushes_subnormals_and_restores_the_default(monkeyp
         assert float(tiny * 1.0) == 0.0
     assert float(tiny * 1.0) > 0.0  # PyTorch's default again
     seen = []
-    monkeypatch.setattr(classifier, "_train_end_to_end", lambda *a, **k: seen.append(float(tiny * 1.0)) or [])
-    classifier.train_end_to_end(None, None, None, None, epochs=1)
+
+    class Stop(Exception):
+        pass
+
+    def adam_that_records_the_flush(*args, **kwargs):  # the first thing training builds
+        seen.append(float(tiny * 1.0))
+        raise Stop
+
+    monkeypatch.setattr(classifier.torch.optim, "Adam", adam_that_records_the_flush)
+    with pytest.raises(Stop):
+        classifier.train_end_to_end(torch.nn.Linear(1, 1), None, None, None, epochs=1)
     assert seen == [0.0]
+    assert float(tiny * 1.0) > 0.0  # restored after an interrupted run too
