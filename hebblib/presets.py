@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import copy
 
+from .classifier import SCHEDULES
 from .data import NORMALIZATIONS
 from .errors import check_choice, choice_error
 from .networks import ARCHITECTURES, build_network, merge_settings
 from .results import variant_stem
 
 SUPERVISED_MODES = ("linear", "end_to_end")
-SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 
 README = "Nimmo & Mondragón, code README (2025 repo; spec nimmo-thesis §4.5, settings §4.7)"
 THESIS = "Nimmo (2024) MSc thesis, Table 3 (spec nimmo-thesis §4.2)"
