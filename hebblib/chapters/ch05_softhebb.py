@@ -32,10 +32,9 @@ from ..plots.competition import plot_radius, plot_weight_histogram
 from ..plots.receptive_fields import pga_receptive_fields, plot_receptive_fields
 from ..runtime import is_quick, quick_or, seed_everything, single_thread
 
-PUBLISHED = {"nimmo_readme": 79.2, "softhebb_paper": 80.3, "backprop": 77.0}
+PUBLISHED = {"nimmo_readme": 79.2, "softhebb_paper": 80.3}
 SOURCES = {"nimmo_readme": "Nimmo & Mondragón code README, 'soft' preset, 20 classifier epochs",
-           "softhebb_paper": "Journé et al. 2023 (SoftHebb paper), 50 classifier epochs, its own protocol",
-           "backprop": "Nimmo & Mondragón code README, the same network trained end to end, 20 epochs"}
+           "softhebb_paper": "Journé et al. 2023 (SoftHebb paper), 50 classifier epochs, its own protocol"}
 # Quick mode trains a quarter-width copy of the 'soft' preset (24 → 96 → 384 channels): the full width
 # costs about 0.1 s per image per Hebbian step on a 2-core CPU, so the shipped subset alone would take minutes.
 QUICK_WIDTH = 0.25

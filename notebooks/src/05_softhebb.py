@@ -221,4 +221,5 @@ report_committed_preset("softhebb_paper", ch5.PUBLISHED["softhebb_paper"], ch5.S
 # notes in `docs/results.md`.)
 
 # %%
-report_committed_preset("backprop", ch5.PUBLISHED["backprop"], ch5.SOURCES["backprop"]);
+backprop = get_preset("backprop")
+report_committed_preset("backprop", backprop["published"], backprop["source"]);
