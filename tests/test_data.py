@@ -444,3 +444,33 @@ def test_zca_cache_skips_read_only_root(tmp_path, monkeypatch):
         assert len(list((tmp_path / "mine").glob("zca_*.pt"))) == 1
     finally:
         shared.chmod(0o755)
+
+
+def test_zca_of_the_splits_is_fitted_on_the_training_part_only(tmp_path):
+    """The whitening of load_splits sees every training image except the validation split: its mean is
+    the mean of the images that train, not of train + validation (a leak the old fit had)."""
+    from hebblib.training import load_splits
+    from hebblib.data.subset import load_cifar
+
+    train, val, test = load_splits({"normalization": "zca", "zca_eps": 1e-3}, root=tmp_path, source="subset",
+                                   val_size=50)
+    assert len(val) == 50 and len(train) + len(val) == len(load_cifar(True, tmp_path, "subset")[0])
+    train_mean = train.images.double().div(255).flatten(1).mean(0)
+    all_mean = torch.cat([train.images, val.images]).double().div(255).flatten(1).mean(0)
+    assert torch.allclose(train.zca.mean.double(), train_mean, atol=1e-6)
+    assert not torch.allclose(train.zca.mean.double(), all_mean, atol=1e-6)
+    assert val.zca is train.zca and test.zca is train.zca
+    # whitened training images have (nearly) zero mean; the validation images keep their own offset
+    assert train.get(slice(None))[0].flatten(1).mean(0).abs().max() < 1e-4
+
+
+def test_splits_without_zca_are_unchanged_by_the_zca_fix(tmp_path):
+    """Standardised splits: the same images in the same order as DeviceDataset.split of all training images."""
+    from hebblib.data import DeviceDataset
+    from hebblib.training import load_splits
+
+    train, val, _ = load_splits({"normalization": "standardize"}, root=tmp_path, source="subset", val_size=50)
+    reference = DeviceDataset.from_cifar(True, tmp_path, "subset", "standardize")
+    ref_train, ref_val = reference.split(50 / len(reference), seed=0)
+    assert torch.equal(train.images, ref_train.images) and torch.equal(val.labels, ref_val.labels)
+    assert train.augment and not val.augment

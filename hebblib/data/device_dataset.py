@@ -161,11 +161,8 @@ class DeviceDataset:
                 raise ValueError(f"indices must be a 1-D sequence of ints in [0, {len(self)}), got {arg!r}")
         return self._like(index)
 
-    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple["DeviceDataset", "DeviceDataset"]:
-        """Stratified ``(train, val)`` split: each class gives round(val_fraction * count) samples to val.
-
-        The validation part is never augmented; both keep the original sample order.
-        """
+    def split_indices(self, val_fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(train_index, val_index)`` of :meth:`split` (CPU int64, ascending)."""
         if not 0.0 < val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
         generator = torch.Generator().manual_seed(seed)
@@ -175,5 +172,12 @@ class DeviceDataset:
             members = torch.nonzero(labels == c).flatten()
             chosen = members[torch.randperm(len(members), generator=generator)]
             is_val[chosen[: round(val_fraction * len(members))]] = True
-        train_index, val_index = torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+        return torch.nonzero(~is_val).flatten(), torch.nonzero(is_val).flatten()
+
+    def split(self, val_fraction: float = 0.1, seed: int = 0) -> tuple["DeviceDataset", "DeviceDataset"]:
+        """Stratified ``(train, val)`` split: each class gives round(val_fraction * count) samples to val.
+
+        The validation part is never augmented; both keep the original sample order.
+        """
+        train_index, val_index = self.split_indices(val_fraction, seed)
         return self._like(train_index), self._like(val_index, augment=False)
