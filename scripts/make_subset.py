@@ -1,4 +1,4 @@
-"""Rebuild data/cifar10_subset.npz from the full CIFAR-10, deterministically.
+"""Rebuild hebblib/data/cifar10_subset.npz (package data) from the full CIFAR-10, deterministically.
 
     python scripts/make_subset.py [--root FOLDER] [--check]
 

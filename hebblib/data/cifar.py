@@ -1,7 +1,7 @@
 """Where the data lives, and loading the full CIFAR-10 as uint8 tensors.
 
 The data root is, in this order: the ``root`` argument, the ``HEBBLIB_DATA`` environment variable, or the
-``data/`` folder of the repository. Under it torchvision's layout is expected::
+``data/`` folder of the repository (``~/.cache/hebblib/data`` for a plain pip install). Under it torchvision's layout is expected::
 
     <root>/cifar-10-batches-py/data_batch_1 ... data_batch_5, test_batch, batches.meta
 
@@ -39,18 +39,27 @@ class CIFAR10NotFoundError(FileNotFoundError):
 
 
 def repo_root() -> Path:
-    """The folder that holds the ``hebblib`` package (the repository, for an editable install)."""
+    """The folder that holds the ``hebblib`` package (the repository, for a clone or an editable install)."""
     return Path(__file__).resolve().parents[2]
 
 
+def default_data_root() -> Path:
+    """``<repo>/data`` in a clone or an editable install; for a plain pip install (Colab), whose package
+    sits in site-packages, ``~/.cache/hebblib/data``, so a download never lands inside site-packages."""
+    repo = repo_root()
+    if (repo / "pyproject.toml").is_file():
+        return repo / "data"
+    return Path.home() / ".cache" / "hebblib" / "data"
+
+
 def data_root(root: str | os.PathLike | None = None) -> Path:
-    """The data root: ``root`` if given, else ``$HEBBLIB_DATA``, else ``<repo>/data``."""
+    """The data root: ``root`` if given, else ``$HEBBLIB_DATA``, else :func:`default_data_root`."""
     if root is not None:
         return Path(root).expanduser()
     env = os.environ.get(DATA_ENV, "").strip()
     if env:
         return Path(env).expanduser()
-    return repo_root() / "data"
+    return default_data_root()
 
 
 def missing_cifar10_files(root: str | os.PathLike | None = None) -> list[str]:
@@ -73,7 +82,7 @@ def _not_found_message(root: Path, problem: str) -> str:
         f"How to get it: download the 'CIFAR-10 python version' from {CIFAR10_URL} and unpack it under "
         f"the data root (it creates {CIFAR10_FOLDER}/), or point hebblib at an existing copy with "
         f"the environment variable {DATA_ENV}=<folder> or the argument root=<folder>. "
-        f"For quick offline runs, load_cifar(source='subset') uses the small subset shipped in data/."
+        f"For quick offline runs, load_cifar(source='subset') uses the small subset shipped with hebblib."
     )
 
 

@@ -1,4 +1,5 @@
-"""The small real CIFAR-10 subset shipped in ``data/cifar10_subset.npz``, and ``load_cifar`` to pick a source.
+"""The small real CIFAR-10 subset shipped inside the package (``hebblib/data/cifar10_subset.npz``, so a pip
+install carries it too), and ``load_cifar`` to pick a source.
 
 Selection rule (applied by ``scripts/make_subset.py``, which regenerates the file from the full data):
 
@@ -15,22 +16,24 @@ from __future__ import annotations
 import functools
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import check_choice
 from ..runtime import is_quick
-from .cifar import DATA_ENV, data_root, load_cifar10, repo_root
+from .cifar import DATA_ENV, data_root, load_cifar10
 
 SUBSET_FILE = "cifar10_subset.npz"
 SUBSET_PER_CLASS = {"train": 200, "test": 50}
 SOURCES = ("auto", "full", "subset")
 
 
-def subset_path():
-    """Where the shipped subset lives: ``<repo>/data/cifar10_subset.npz``."""
-    return repo_root() / "data" / SUBSET_FILE
+def subset_path() -> Path:
+    """Where the shipped subset lives: beside this module, ``hebblib/data/cifar10_subset.npz`` (package data,
+    so it is there in a clone, an editable install and a plain ``pip install`` alike)."""
+    return Path(__file__).resolve().with_name(SUBSET_FILE)
 
 
 def first_per_class(labels, per_class: int) -> np.ndarray:
@@ -66,14 +69,16 @@ def load_subset(train: bool = True, with_indices: bool = False):
     path = subset_path()
     if path.is_file():
         images, labels, indices = _read_subset(str(path), "train" if train else "test")
-    else:  # installed without the repository (e.g. pip on Colab): apply the same rule to the full data
+    else:  # a package built without its data: apply the same rule to the full data
         try:
             full_images, full_labels = load_cifar10(train)
         except FileNotFoundError:
             raise FileNotFoundError(
-                f"the shipped CIFAR-10 subset is missing (expected {path}) and the full data to rebuild it "
-                f"from is not available either. Clone the repository, or put CIFAR-10 under "
-                f"{data_root().resolve()} (or set {DATA_ENV})."
+                f"the CIFAR-10 subset that ships with hebblib is missing (expected {path}), and the full "
+                f"CIFAR-10 to rebuild it from is not under {data_root().resolve()} either. Reinstall hebblib "
+                f"with its package data (pip install --force-reinstall of the project's repository, or "
+                f"pip install -e . in a clone), or put cifar-10-batches-py/ under that folder (or set "
+                f"{DATA_ENV}=<folder>)."
             ) from None
         indices = torch.from_numpy(first_per_class(full_labels.numpy(), SUBSET_PER_CLASS["train" if train else "test"]))
         images, labels = full_images[indices], full_labels[indices]
