@@ -108,3 +108,100 @@ def report_committed_preset(preset_name: str, published: float | None = None, so
         print(f"{label} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
         return None
     return report_full_data(label, full, published, source)
+
+
+# ----- interactive demos ------------------------------------------------------------------------------
+DEMO_CSS_CLASS = "hebblib-demo"
+
+
+def _figure_output(fig) -> dict:
+    """``fig`` as one notebook output: a PNG (cropped like the inline backend's) and its text form."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    png = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return {"output_type": "display_data", "metadata": {}, "data": {"image/png": png, "text/plain": repr(fig)}}
+
+
+def _error_output(error: BaseException, values: dict) -> dict:
+    """A readable message (what failed, for which control values) and the traceback, as stderr text."""
+    import traceback
+
+    settings = ", ".join(f"{name}={value!r}" for name, value in values.items())
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    text = f"The demo could not draw for {settings}:\n{type(error).__name__}: {error}\n\n{trace}"
+    return {"output_type": "stream", "name": "stderr", "text": text}
+
+
+def live_demo(draw: Callable, **controls):
+    """Controls and the figure they drive, as one widget: ``display(live_demo(draw, a=slider, ...))``.
+
+    ``draw(**values)`` must return a matplotlib ``Figure``; it is called once at creation and again
+    whenever a control changes. Each keyword is a control whose value is passed under that name: any
+    value widget (slider, dropdown, toggle, ...), ``widgets.fixed(x)`` for a constant, or a
+    ``widgets.Button``, which redraws when clicked and passes the number of clicks so far.
+
+    The figure is rendered to a PNG and put into the state of an ``ipywidgets.Output`` (its
+    ``outputs``), which every front end (JupyterLab, Notebook 7, Colab, VS Code) draws from, whatever
+    matplotlib's backend is called; then the figure is closed, with any other figure ``draw`` opened,
+    so nothing spills into other cells or piles up in memory. An exception inside ``draw`` is shown in
+    the Output as a message with the control values and the traceback. Sliders and text boxes redraw
+    when released (``continuous_update=False``): a drawing can take a second.
+
+    Returns a ``widgets.VBox`` with the CSS class ``hebblib-demo``: the controls, then the Output
+    (``.output``); ``.values()`` gives the current values and ``.redraw()`` draws again."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+    from ipywidgets.widgets.interaction import fixed
+
+    if not callable(draw):
+        raise TypeError(f"draw must be a function returning a matplotlib Figure, got {draw!r}")
+    for name, control in controls.items():
+        if not isinstance(control, (widgets.ValueWidget, widgets.Button, fixed)):
+            raise TypeError(f"control {name}={control!r} is not a control; valid kinds: a value widget "
+                            f"(slider, dropdown, toggle, ...), a widgets.Button, or widgets.fixed(value)")
+    clicks = {name: 0 for name, control in controls.items() if isinstance(control, widgets.Button)}
+
+    def values() -> dict:
+        return {name: clicks[name] if name in clicks else control.value for name, control in controls.items()}
+
+    output = widgets.Output()
+    shown = [control for control in controls.values() if isinstance(control, widgets.Widget)]
+
+    def redraw(*_):
+        current = values()
+        open_before = set(plt.get_fignums())
+        fig = None
+        try:
+            fig = draw(**current)
+            if not isinstance(fig, Figure):
+                raise TypeError(f"{getattr(draw, '__name__', 'draw')} returned {type(fig).__name__}, "
+                                f"expected a matplotlib Figure")
+            output.outputs = (_figure_output(fig),)
+        except Exception as error:  # the student sees it in the demo instead of losing it in a log
+            output.outputs = (_error_output(error, current),)
+        finally:
+            if isinstance(fig, Figure):
+                plt.close(fig)
+            for number in set(plt.get_fignums()) - open_before:
+                plt.close(number)
+
+    for name, control in controls.items():
+        if isinstance(control, widgets.Button):
+            def clicked(_, name=name):
+                clicks[name] += 1
+                redraw()
+            control.on_click(clicked)
+        elif isinstance(control, widgets.Widget):
+            if hasattr(control, "continuous_update"):
+                control.continuous_update = False
+            control.observe(redraw, names="value")
+
+    demo = widgets.VBox([widgets.Box(shown, layout=widgets.Layout(flex_flow="row wrap")), output])
+    demo.add_class(DEMO_CSS_CLASS)
+    demo.output, demo.values, demo.redraw = output, values, redraw
+    redraw()
+    return demo
