@@ -19,16 +19,7 @@
 # **What we reproduce.** No published number: this chapter measures the floor (raw pixels) and the
 # random-feature baseline that the Hebbian chapters are compared against.
 
-# %% hide
-# Set-up: make hebblib importable (in Colab: install it), then seed, device and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 from IPython.display import display

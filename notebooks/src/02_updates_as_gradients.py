@@ -14,16 +14,7 @@
 # patches agree to 6–7 significant digits in his float32 run; here, in float64, the four routes agree
 # to about $10^{-13}$. Also: $\Delta W_\text{Oja} = \Delta W_\text{Instar}$ exactly for binary outputs.
 
-# %% hide
-# Set-up: make hebblib importable (a clone of the repository is used in place), then seed and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 import torch.nn.functional as F

@@ -17,16 +17,7 @@
 # epochs). Quick mode trains a quarter-width copy on the shipped subset, so its number is far lower;
 # full mode trains the real network on all of CIFAR-10 (minutes on a GPU).
 
-# %% hide
-# Set-up: make hebblib importable (a clone of the repository is used in place), then seed and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 from IPython.display import display

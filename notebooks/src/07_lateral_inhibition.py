@@ -13,16 +13,7 @@
 # we train a *reduced* network (the first block at a quarter of its width, on 900 subset images), so the
 # accuracies are far lower; what we compare is the two runs with each other.
 
-# %% hide
-# Set-up: make hebblib importable (a clone of the repository is used in place), then seed and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 from IPython.display import display

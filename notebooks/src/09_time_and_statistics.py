@@ -13,16 +13,7 @@
 # single tap broadcast over the kernel (spec §1.12, §7 C-7), so its spatial variation is exactly 0.
 # In quick mode the networks are *reduced* (first block, width × 0.25, 900 subset images).
 
-# %% hide
-# Set-up: make hebblib importable (a clone of the repository is used in place), then seed and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 from IPython.display import display

@@ -15,16 +15,7 @@
 # In quick mode both networks are trained at ⅛ width on a few hundred images, so their accuracies are
 # far below the published one by design; full mode trains the real presets on all of CIFAR-10.
 
-# %% hide
-# Set-up: make hebblib importable (a clone of the repository is used in place), then seed and plot settings.
-import importlib.util, pathlib, sys
-if importlib.util.find_spec("hebblib") is None:
-    if (pathlib.Path.cwd().parent / "hebblib").is_dir():
-        sys.path.insert(0, str(pathlib.Path.cwd().parent))
-    else:
-        %pip install --quiet "hebblib @ git+https://github.com/hebblib/hebblib.git"
-
-%matplotlib inline
+# %% setup
 import ipywidgets as widgets
 import torch
 from IPython.display import display
