@@ -117,8 +117,11 @@ zca_matrix = check_exercise("ZCA matrix", my_zca_matrix, ch0.zca_matrix, cases)
 # chapters use $\varepsilon = 10^{-3}$, as Nimmo 2024.)
 
 # %%
-eps_slider = widgets.SelectionSlider(options=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1], value=1e-3, description="ε")
-display(widgets.interactive(explorer.show, eps=eps_slider))
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(explorer.show, eps=widgets.SelectionSlider(options=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1], value=1e-3,
+                                                            description="ε"))
+display(demo)
 
 # %% [markdown]
 # ## 4. The evaluation harness: a linear probe on frozen features

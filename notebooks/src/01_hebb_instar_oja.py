@@ -165,7 +165,9 @@ print("Sanger ‖w_o‖:          ", ", ".join(f"{n:.2f}" for n in sanger["norms
 # 4. Sanger: at correlation ±0.99 the second eigenvalue is tiny. How many steps does unit 2 need?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch1.rule_demo,
     rule=widgets.Dropdown(options=ch1.RULES, value="oja", description="rule"),
     lr=widgets.FloatLogSlider(value=0.01, base=10, min=-4, max=-0.3, step=0.1, description="η"),

@@ -122,7 +122,9 @@ ch2.update_paths_demo(rule="oja", output="binary WTA", k=1)
 # $k$ = 16 (every unit wins)?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch2.update_paths_demo,
     rule=widgets.Dropdown(options=ch2.SURROGATE_RULES, value="oja", description="rule"),
     output=widgets.Dropdown(options=ch2.OUTPUTS, value="binary WTA", description="output ŷ"),

@@ -122,7 +122,9 @@ for name in ("plain", "homeostatic"):
 # 4. At rate 0 the thresholds never move: which competition is that?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch3.prototypes_demo,
     k=widgets.IntSlider(value=1, min=1, max=10, description="k winners"),
     threshold_rate=widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="θ rate"),

@@ -191,7 +191,9 @@ ch4.ltp_ltd_figure(result["net"], x)
 #    explode although nothing renormalises the weights?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch4.activation_demo,
     activation=widgets.Dropdown(options=list(ch4.ACTIVATIONS), value="cosine", description="u ="),
     lr=widgets.FloatLogSlider(value=0.2, base=10, min=-3, max=0, step=0.1, description="lr"),

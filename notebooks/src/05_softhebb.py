@@ -78,7 +78,9 @@ print("equals hebblib's SoftWTA competition:", torch.allclose(soft_wta(u, 1.54),
 # 3. At $T = 0.01$ the losers' signals vanish. Which rule of Chapter 3 is that?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch5.softmax_demo,
     temperature=widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.05, description="T"),
     activations=widgets.fixed(ch5.TOY_ACTIVATIONS),

@@ -125,7 +125,9 @@ for norm in ch6.NORMALISATIONS:
 #    of large weights?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch6.toy_demo,
     p=widgets.FloatSlider(value=2.0, min=1.0, max=10.0, step=0.5, description="p"),
     k=widgets.IntSlider(value=2, min=2, max=3, description="k"),

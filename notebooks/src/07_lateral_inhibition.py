@@ -86,7 +86,9 @@ plot_kernel(dog_kernel(5, 1.2, 1.4))
 # 3. With size 3, can the kernel inhibit at all for the defaults $\sigma_e = 1.2$, $\sigma_i = 1.4$?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch7.surround_demo,
     sigma_e=widgets.FloatSlider(value=1.2, min=0.2, max=3.0, step=0.1, description="σ_e"),
     sigma_i=widgets.FloatSlider(value=1.4, min=0.3, max=5.0, step=0.1, description="σ_i"),

@@ -80,7 +80,9 @@ print(f"responses at the end: {[round(float(v), 2) for v in toy['responses'][-1]
 # 3. Change the seed: which pattern wins, and what decides it?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch8.toy_demo,
     theta_rate=widgets.FloatLogSlider(value=0.05, base=10, min=-4, max=0, step=0.25, description="τ (θ rate)"),
     lr=widgets.FloatLogSlider(value=0.02, base=10, min=-3, max=-1, step=0.25, description="η"),

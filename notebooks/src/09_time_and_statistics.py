@@ -87,7 +87,9 @@ ch9.print_checks(ch9.summary_rows())
 # 2. At $k = 0$ the threshold is the mean: is the padded-twice term still uniform? Why?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch9.term_figure,
     k_std=widgets.FloatSlider(value=2.0, min=0.0, max=10.0, step=0.25, description="k (std)"),
     unit=widgets.IntSlider(value=0, min=0, max=15, description="unit"),

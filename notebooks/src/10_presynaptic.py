@@ -97,7 +97,9 @@ ch10.print_normalisation_table()
 #    the bright taps?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch10.presynaptic_demo,
     kind=widgets.Dropdown(options=list(KINDS), value="lp_norm", description="kind"),
     dim=widgets.Dropdown(options=list(DIMS), value="spatial", description="dim"),

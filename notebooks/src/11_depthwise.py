@@ -115,7 +115,9 @@ ch11.print_pitfall(pitfall)
 # before the kernel is a plain "centre detector"?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch11.tap_scaling_demo,
     scale=widgets.FloatSlider(value=1.0, min=-10.0, max=10.0, step=0.5, description="centre ×"),
     activation=widgets.Dropdown(options=["cosine_per_tap", "cosine"], value="cosine_per_tap", description="u ="),

@@ -112,7 +112,9 @@ with ch11.single_thread():
 # more on its shortcut?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch12.skip_mix_demo, model=widgets.fixed(runs["residual"]["model"]), x=widgets.fixed(images),
     shortcut_scale=widgets.FloatSlider(value=1.0, min=0.0, max=3.0, step=0.25, description="skip ×"),
     block=widgets.IntSlider(value=1, min=1, max=2, description="block"),

@@ -108,7 +108,9 @@ ch13.print_box_check(box)
 # filter?
 
 # %%
-demo = widgets.interactive(
+from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
+
+demo = live_demo(
     ch13.depthwise_dale_demo,
     centre=widgets.FloatSlider(value=3.0, min=-10.0, max=10.0, step=0.5, description="centre"),
     surround=widgets.FloatSlider(value=0.1, min=-10.0, max=10.0, step=0.1, description="surround"),
