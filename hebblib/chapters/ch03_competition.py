@@ -129,6 +129,8 @@ def plot_prototypes(ax, data, means, run: PrototypeRun, title: str = ""):
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
     ax.set_aspect("equal")
+    ax.set_xlabel("$x_1$, $w_1$")
+    ax.set_ylabel("$x_2$, $w_2$")
     ax.set_title(title, fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
 
@@ -141,7 +143,8 @@ def plot_wins(ax, counts: torch.Tensor, title: str = ""):
     ax.bar(range(units), counts.tolist(), color=colors, edgecolor="k", lw=0.5)
     for o in range(units):
         if counts[o] == 0:
-            ax.text(o, 0, "dead", rotation=90, ha="center", va="bottom", fontsize=8, color="0.3")
+            ax.text(o, 0.02, "dead", rotation=90, ha="center", va="bottom", fontsize=8, color="0.3",
+                    transform=ax.get_xaxis_transform())  # x in data, y just above the axis
     if counts.sum() > 0:
         ax.axhline(float(counts.sum()) / units, color="tab:red", ls="--", lw=1, label="equal share")
         ax.set_ylim(0, 1.2 * float(counts.max()))  # room for the legend above the bars

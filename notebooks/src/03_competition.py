@@ -124,13 +124,14 @@ for name in ("plain", "homeostatic"):
 # %%
 from hebblib.notebook import live_demo  # controls + a figure that is redrawn whenever a control moves
 
+units = widgets.IntSlider(value=5, min=1, max=10, description="units")
+k = widgets.IntSlider(value=1, min=1, max=units.value, description="k winners")
+widgets.dlink((units, "value"), (k, "max"))  # at most as many winners as units
 demo = live_demo(
-    ch3.prototypes_demo,
-    k=widgets.IntSlider(value=1, min=1, max=10, description="k winners"),
+    ch3.prototypes_demo, k=k,
     threshold_rate=widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="θ rate"),
     activation=widgets.Dropdown(options=ch3.ACTIVATIONS, value="cosine", description="u ="),
-    units=widgets.IntSlider(value=5, min=1, max=10, description="units"),
-    epochs=widgets.fixed(10), seed=widgets.fixed(0),
+    units=units, epochs=widgets.fixed(10), seed=widgets.fixed(0),
 )
 display(demo)
 
