@@ -70,12 +70,12 @@ def patches_figure(image: torch.Tensor, weight: torch.Tensor, positions=((2, 3),
     axes[0].set_title("an input image (ZCA) and three patches", fontsize=9)
     limit = float(patches.abs().quantile(0.99))
     axes[1].imshow(patches.numpy(), aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-    axes[1].set(xlabel=f"position p (all {patches.shape[1]} of them)", ylabel=f"patch entry ({patches.shape[0]})")
-    axes[1].set_title("patch matrix X = unfold(x): one column per patch", fontsize=9)
+    axes[1].set(xlabel=f"position $p$ (all {patches.shape[1]} of them)", ylabel=f"patch entry ({patches.shape[0]})")
+    axes[1].set_title("patch matrix $X$ = unfold($x$): one column per patch", fontsize=9)
     for ax, o in zip(axes[2:], (0, 1)):
         lim = float(currents[o].abs().max()) or 1.0
         ax.imshow(currents[o].numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(f"u_{o} = W_{o} X, folded to {side}×{side}", fontsize=9)
+        ax.set_title(f"$u_{{{o}}} = W_{{{o}}} X$, folded to {side}×{side}", fontsize=9)
     for ax in (axes[0], axes[2], axes[3]):
         ax.set_xticks([]), ax.set_yticks([])
     fig.suptitle("One weight vector per filter, applied to every patch: a conv layer is a shared fully "
@@ -159,11 +159,11 @@ def wta_figure(layer: HebbianConv2d, x: torch.Tensor, index: int = 0) -> Figure:
         y = (u[o] * mask[o]).numpy()
         lim = float(abs(y).max()) or 1.0
         ax.imshow(y, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
-        ax.set_title(f"y_{o} = u_{o}·m_{o} (channel {o})", fontsize=9)
+        ax.set_title(f"$y_{{{o}}} = u_{{{o}}} m_{{{o}}}$ (channel {o})", fontsize=9)
     for ax in axes[:3]:
         ax.set_xticks([]), ax.set_yticks([])
     axes[3].bar(range(len(counts)), counts.numpy(), width=1.0)
-    axes[3].set(xlabel="channel o", ylabel="positions won", title="wins of each channel in this image")
+    axes[3].set(xlabel="channel $o$", ylabel="positions won", title="wins of each channel in this image")
     fig.suptitle(f"{u.shape[0]} channels compete at each of the {u.shape[1]}×{u.shape[2]} positions; "
                  f"one winner per position")
     return fig

@@ -77,17 +77,17 @@ def softmax_demo(temperature: float = 1.0, activations=TOY_ACTIVATIONS) -> Figur
     fig = Figure(figsize=(13, 3.6), layout="constrained")
     ax_u, ax_q, ax_y = fig.subplots(1, 3)
     ax_u.bar(units, u[0].numpy(), color="0.5")
-    ax_u.set(title="activations u_o (one position)", xlabel="unit o")
-    ax_q.bar([o - 0.2 for o in units], q.numpy(), width=0.4, label=f"softmax(u/T), T = {temperature:.3g}")
-    ax_q.bar([o + 0.2 for o in units], hard.numpy(), width=0.4, color="0.8", label="hard WTA (T → 0)")
-    ax_q.set(title="who learns, and how much", xlabel="unit o", ylim=(0, 1.05))
+    ax_u.set(title="activations $u_o$ (one position)", xlabel="unit $o$")
+    ax_q.bar([o - 0.2 for o in units], q.numpy(), width=0.4, label=f"softmax($u/T$), $T$ = {temperature:.3g}")
+    ax_q.bar([o + 0.2 for o in units], hard.numpy(), width=0.4, color="0.8", label="hard WTA ($T$ → 0)")
+    ax_q.set(title="who learns, and how much: $q_o$", xlabel="unit $o$", ylim=(0, 1.05))
     ax_q.legend(fontsize=8)
     colors = ["tab:green" if v > 0 else "tab:red" for v in y.tolist()]
     ax_y.bar(units, y.numpy(), color=colors)
     ax_y.axhline(0, color="black", lw=0.6)
-    ax_y.set(title="y = ±q (green Hebbian, red anti-Hebbian)", xlabel="unit o", ylim=(-1.05, 1.05))
+    ax_y.set(title="$y_o = \\pm q_o$ (green Hebbian, red anti-Hebbian)", xlabel="unit $o$", ylim=(-1.05, 1.05))
     entropy = float(-(q * q.clamp_min(1e-300).log()).sum() / math.log(len(q)))
-    fig.suptitle(f"T = {temperature:.3g} (inverse temperature {1 / temperature:.3g}): the winner's share "
+    fig.suptitle(f"$T$ = {temperature:.3g} (inverse temperature {1 / temperature:.3g}): the winner's share "
                  f"{float(q.max()):.2f}, losers' total {float(1 - q.max()):.2f}, normalised entropy {entropy:.2f}")
     return fig
 
@@ -135,13 +135,14 @@ def radius_figure(lr: float = 0.3, steps: int = 100, power: float = 0.5, seed: i
     r = torch.linspace(0, 3, 301)
     ax_f.plot(r.numpy(), (r - 1).abs().pow(power).numpy())
     ax_f.axvline(1, color="tab:red", lw=1)
-    ax_f.set(xlabel="radius ‖W_o‖", ylabel="lr_o / lr", title=f"|‖W_o‖ − 1|^{power:g}: slows down near 1")
+    ax_f.set(xlabel=r"radius $\|W_o\|$", ylabel=r"$\mathrm{lr}_o\,/\,\mathrm{lr}$",
+             title=rf"rate factor $|\,\|W_o\| - 1\,|^{{{power:g}}}$: slow near 1")
     for ax, schedule in ((ax_c, "constant"), (ax_r, "radius")):
         radii = radius_run(schedule, lr, steps, power, seed=seed)
         ax.plot(radii.numpy(), lw=1)
         ax.axhline(1, color="tab:red", lw=1)
         ax.set_yscale("log")
-        ax.set(xlabel="step (batch of 16 images)", ylabel="radius ‖W_o‖ (log)",
+        ax.set(xlabel="step (batch of 16 images)", ylabel=r"radius $\|W_o\|$ (log)",
                title=f"{schedule} lr ({lr:g}): final radii {float(radii[-1].min()):.2f}–{float(radii[-1].max()):.2f}")
     fig.suptitle("SoftHebb's fixed point has radius 1: the radius-dependent rate brings most units there "
                  "and holds them")
@@ -235,7 +236,7 @@ def layer_radii_figure(before, after) -> Figure:
         ax.hist(r1.numpy(), bins=bins, color="C0", alpha=0.8, label=f"after (mean {float(r1.mean()):.2f})")
         ax.axvline(1, color="tab:red", lw=1)
         ax.set_xscale("log")
-        ax.set(xlabel="radius ‖W_o‖ (log)", ylabel="units", title=name)
+        ax.set(xlabel=r"radius $\|W_o\|$ (log)", ylabel="units", title=name)
         ax.legend(fontsize=8)
     fig.suptitle("Radii of every unit before and after the Hebbian epoch (red: the fixed point 1)")
     return fig

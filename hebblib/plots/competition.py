@@ -70,11 +70,11 @@ def plot_radius(source, tol: float = 0.1, title: str | None = None, fig=None):
     per_unit.axhspan(1 - tol, 1 + tol, color=style.ACCENT_COLOR, alpha=0.1, label=f"1 ± {tol:g}")
     per_unit.axhline(1, color=style.ACCENT_COLOR, linewidth=1)
     per_unit.plot(np.arange(radii.numel()), radii.numpy(), "o", markersize=3)
-    per_unit.set(xlabel="unit", ylabel="radius ‖W_o‖", title="radius per unit")
+    per_unit.set(xlabel="unit $o$", ylabel=r"radius $\|W_o\|$", title="radius per unit")
     per_unit.legend(fontsize=8)
     hist.hist(radii.numpy(), bins=min(30, max(radii.numel(), 1)), color="C0")
     hist.axvline(1, color=style.ACCENT_COLOR, linewidth=1)
-    hist.set(xlabel="radius ‖W_o‖", ylabel="units", title="distribution of radii")
+    hist.set(xlabel=r"radius $\|W_o\|$", ylabel="units", title="distribution of radii")
     fig.suptitle(title or f"mean |‖W‖ − 1| = {summary['mean_deviation']:.3f} ± "
                           f"{summary['std_deviation']:.3f}; {summary['within_tol']}/{summary['units']} units "
                           f"within {tol:g} of radius 1")
