@@ -186,7 +186,8 @@ def _heatmap(ax, matrix: torch.Tensor, title: str, xlabel: str = "sample b", yla
     limit = float(m.abs().max()) if bool(torch.isfinite(m).all()) and float(m.abs().max()) > 0 else 1.0
     ax.imshow(m.numpy(), cmap=cmap, vmin=-limit, vmax=limit)
     for (i, j), value in ((ij, float(m[ij])) for ij in ((a, b) for a in range(m.shape[0]) for b in range(m.shape[1]))):
-        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8)
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if abs(value) > 0.6 * limit else "black")  # readable on the dark ends
     if marks is not None:
         for (i, j), color in marks:
             ax.plot(j, i - 0.32, marker="x", color=color, ms=9, mew=2.5)
@@ -204,10 +205,10 @@ def toy_step_figure(seed: int = TOY_SEED, normalisation: str = "none") -> Figure
             [((int(ranked[TOY["k"] - 1, b]), b), "orange") for b in range(3)]
     fig = Figure(figsize=(15, 3.4), layout="constrained")
     axes = fig.subplots(1, 5)
-    _heatmap(axes[0], terms["I"], "currents I_μb", marks=marks)
-    _heatmap(axes[1], terms["g"], "activations g_μb", marks=marks)
+    _heatmap(axes[0], terms["I"], r"currents $I_{\mu b}$", marks=marks)
+    _heatmap(axes[1], terms["g"], r"activations $g_{\mu b}$", marks=marks)
     for ax, key, title in zip(axes[2:], ("hebbian", "normalisation", "delta_w"),
-                              ("Hebbian term Σ_b g v_b", "normalisation −(Σ_b g I) W", "ΔW (sum)")):
+                              (r"Hebbian term $\Sigma_b g_{\mu b} v_b$", r"normalisation $-\Sigma_b g_{\mu b} I_{\mu b}\, W_\mu$", r"$\Delta W$ (sum)")):
         _heatmap(ax, terms[key], title, xlabel="input i")
     fig.suptitle(f"One step of the rule (p = {TOY['p']:g}, k = {TOY['k']}, Δ = {TOY['delta']}; inputs: "
                  f"{normalisation}, initialisation seed {seed})")
@@ -226,15 +227,15 @@ def toy_runs_figure(seed: int = TOY_SEED) -> Figure:
         for unit in range(3):
             axes[0].plot(result["radius"][:, unit].numpy(), color=f"C{unit}", label=f"unit {unit + 1}")
         axes[0].axhline(1, color="0.3", ls=":")
-        axes[0].set(xlabel="iteration", ylabel="Σ_i |W_μi|^p", title="distance to the p-sphere")
+        axes[0].set(xlabel="iteration", ylabel=r"$\Sigma_i |W_{\mu i}|^p$", title="distance to the p-sphere")
         axes[0].legend(fontsize=8)
         for b in range(3):
             for unit in range(3):
                 axes[b + 1].plot(result["currents"][:, unit, b].numpy(), color=f"C{unit}")
-            axes[b + 1].set(xlabel="iteration", ylabel="current I_μb", title=f"sample {b + 1}")
+            axes[b + 1].set(xlabel="iteration", ylabel=r"current $I_{\mu b}$", title=f"sample {b + 1}")
         ok = bool(converged(result["radius"]))
         row.suptitle(f"inputs {norm}: {'converged' if ok else 'NOT converged'} "
-                     f"(final Σ|W|^p = {', '.join(f'{float(r):.2f}' for r in result['radius'][-1])})")
+                     rf"(final $\Sigma_i |W_{{\mu i}}|^p$ = {', '.join(f'{float(r):.2f}' for r in result['radius'][-1])})")
     return fig
 
 
@@ -255,18 +256,18 @@ def toy_demo(p: float = 2.0, k: int = 2, delta: float = 0.4, normalisation: str 
     for unit in range(3):
         ax_r.plot(radius[:, unit].numpy(), color=f"C{unit}", label=f"unit {unit + 1}")
     ax_r.axhline(1, color="0.3", ls=":")
-    ax_r.set(xlabel="iteration", ylabel="Σ_i |W_μi|^p", title=f"seed {seed}: " + (
+    ax_r.set(xlabel="iteration", ylabel=r"$\Sigma_i |W_{\mu i}|^p$", title=f"seed {seed}: " + (
         "diverged (stopped)" if bool(one["diverged"]) else
         ("converged" if bool(converged(one["radius"])) else "not converged")))
     if float(radius.max()) > 30 * max(float(radius.min()), 1e-12):
         ax_r.set_yscale("log")
-    ax_r.legend(fontsize=8)
+    ax_r.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # off the curves
     _heatmap(ax_w, one["W"], "learned weights W", xlabel="input i")
     final = many["radius"][-1].clamp(max=1e6)
     for unit in range(3):
         ax_all.scatter(torch.arange(runs).numpy(), final[:, unit].numpy(), s=8, color=f"C{unit}")
     ax_all.axhline(1, color="0.3", ls=":")
-    ax_all.set(xlabel="initialisation", ylabel="final Σ_i |W_μi|^p",
+    ax_all.set(xlabel="initialisation", ylabel=r"final $\Sigma_i |W_{\mu i}|^p$",
                title=f"{int(ok.sum())}/{runs} initialisations converged")
     if float(final.max()) > 30 * max(float(final.min()), 1e-12):
         ax_all.set_yscale("log")
@@ -502,7 +503,7 @@ def training_figure(history: list[dict]) -> Figure:
     ax_d.plot(steps, distance)
     ax_d.axhline(0.01, color="tab:red", ls="--", lw=1, label="Manzali's threshold 0.01")
     ax_d.set_yscale("log")
-    ax_d.set(xlabel="batch", ylabel="max_μ |Σ|W|^p − 1|", title="distance to the p-sphere")
+    ax_d.set(xlabel="batch", ylabel=r"$\max_\mu\, |\Sigma_i |W_{\mu i}|^p - 1|$", title="distance to the p-sphere")
     ax_d.legend(fontsize=8)
     return fig
 

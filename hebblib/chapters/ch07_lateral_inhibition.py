@@ -86,7 +86,7 @@ def valid_surround(size, sigma_e, sigma_i) -> tuple[int, float, float, str]:
     sigma_e = max(float(sigma_e), 0.05)
     if not sigma_i > sigma_e:
         sigma_i = round(sigma_e * 1.05 + 0.01, 3)
-        notes.append(f"σ_i → {sigma_i} (must exceed σ_e)")
+        notes.append(rf"$\sigma_i$ → {sigma_i} (must exceed $\sigma_e$)")
     return size, sigma_e, float(sigma_i), ", ".join(notes)
 
 
@@ -129,18 +129,19 @@ def surround_demo(sigma_e: float = 1.2, sigma_i: float = 1.4, size: int = 5, cha
     axes = fig.subplots(1 + len(images), 3)
     limit = max(float(kernel.abs().max()), 1e-6)
     axes[0, 0].imshow(kernel.numpy(), cmap=style.DIVERGING_CMAP, vmin=-limit, vmax=limit, interpolation="nearest")
-    axes[0, 0].set(title=f"K, Σ K = {float(kernel.sum()):.3f}", xticks=[], yticks=[])
+    axes[0, 0].set(title=f"kernel $K$, $\\Sigma K$ = {float(kernel.sum()):.3f}", xticks=[], yticks=[])
     c = size // 2
     axes[0, 1].plot(range(-c, c + 1), kernel[c].numpy(), marker="o")
     axes[0, 1].axhline(0, color="black", linewidth=0.6)
-    axes[0, 1].set(title="centre row", xlabel="offset")
+    axes[0, 1].set(title="centre row of $K$", xlabel="offset", ylabel="$K$")
     axes[0, 2].set_axis_off()
-    axes[0, 2].text(0.0, 0.5, f"size {size}, σ_e {sigma_e:.2f}, σ_i {sigma_i:.2f}\n"
+    axes[0, 2].text(0.0, 0.5, rf"size {size}, $\sigma_e$ {sigma_e:.2f}, $\sigma_i$ {sigma_i:.2f}" "\n"
                     f"most negative tap {float(kernel.min()):.3f}\n" + (f"({note})" if note else ""),
                     fontsize=10, va="center")
     for row, (image, b, a) in enumerate(zip(images, before, after), start=1):
         shown = (image - image.min()) / (image.max() - image.min() + 1e-8)
         axes[row, 0].imshow(shown.permute(1, 2, 0).numpy())
+        axes[row, 0].set_title("test image", fontsize=9)
         for ax, m, name in ((axes[row, 1], b, "without"), (axes[row, 2], a, "with surround")):
             active = float((m > 0).float().mean())
             ax.imshow(m.nan_to_num(0.0).numpy(), cmap="magma")

@@ -101,7 +101,7 @@ def toy_figure(run: dict, title: str = "") -> Figure:
     left.set(xlabel="step", ylabel="response", title=title or f"selectivity {run['selectivity']:.2f}")
     if run["diverged_at"] is not None:
         left.set_title(f"diverged at step {run['diverged_at']}: θ lags behind y² (shown up to there)")
-    left.legend(fontsize=8)
+    left.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # clear of the curves
     patterns = toy_patterns()
     width = 0.2
     for i, color in enumerate(PATTERN_COLORS):
@@ -110,8 +110,8 @@ def toy_figure(run: dict, title: str = "") -> Figure:
     w = run["weights"]
     shown = (w / w.norm()).numpy() if float(w.norm()) > 0 and bool(torch.isfinite(w).all()) else np.zeros(len(w))
     right.bar(np.arange(len(w)) + 1.5 * width, shown, width, color="black", label="w / ‖w‖")
-    right.set(xlabel="input", title="patterns and final weights")
-    right.legend(fontsize=7)
+    right.set(xlabel="input", ylabel="value", title="patterns and final weights")
+    right.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)  # clear of the bars
     return fig
 
 
@@ -182,13 +182,13 @@ def theta_figure(theta: torch.Tensor, final: torch.Tensor | None = None) -> Figu
     left, right = fig.subplots(1, 2)
     if theta.numel():
         left.plot(np.arange(1, theta.shape[0] + 1), theta.numpy(), linewidth=0.8, alpha=0.7)
-        left.set(xlabel="batch", ylabel="θ_o", yscale="log", title="θ per channel of conv1 (from θ₀ = 1)")
+        left.set(xlabel="batch", ylabel=r"$\theta_o$", yscale="log", title=r"$\theta_o$ per channel of conv1 (from $\theta_0$ = 1)")
     if final is None and theta.numel():
         final = theta[-1]
     if final is not None and final.numel():
         values = final.sort(descending=True).values.clamp_min(1e-12).numpy()
         right.bar(np.arange(len(values)), values, color="tab:purple")
-        right.set(xlabel="channel (sorted)", ylabel="final θ_o", yscale="log", title="final thresholds")
+        right.set(xlabel="channel (sorted)", ylabel=r"final $\theta_o$", yscale="log", title="final thresholds")
     return fig
 
 

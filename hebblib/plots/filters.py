@@ -179,15 +179,16 @@ def plot_kernel(kernel=None, title: str | None = None, fig=None):
     if max(k.shape) <= 9:
         for (i, j), v in zip(torch.cartesian_prod(torch.arange(k.shape[0]), torch.arange(k.shape[1])).tolist(),
                              k.flatten().tolist()):
-            heat.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7)
-    heat.set(title="kernel K", xticks=[], yticks=[])
+            heat.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                      color="white" if abs(v) > 0.6 * limit else "black")  # readable on the dark ends
+    heat.set(title="kernel $K$", xticks=[], yticks=[])
     fig.colorbar(image, ax=heat)
     row = k.shape[0] // 2
     offsets = torch.arange(k.shape[1]) - k.shape[1] // 2
     profile.plot(offsets.numpy(), k[row].numpy(), marker="o")
     profile.axhline(0, color="black", linewidth=0.6)
-    profile.set(xlabel="offset from centre", ylabel="K", title="centre row")
+    profile.set(xlabel="offset from centre", ylabel="$K$", title="centre row of $K$")
     style.integer_ticks(profile)
-    fig.suptitle(title or f"Surround kernel {k.shape[0]}×{k.shape[1]}: Σ K = {float(k.sum()):.3f}, "
+    fig.suptitle(title or f"Surround kernel {k.shape[0]}×{k.shape[1]}: $\\Sigma K$ = {float(k.sum()):.3f}, "
                           f"centre = {float(k[row, k.shape[1] // 2]):.2f}")
     return fig

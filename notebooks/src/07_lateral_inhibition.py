@@ -69,7 +69,7 @@ print(f"Σ K for (5, 1.2, 1.4) = {float(my_dog_kernel(5, 1.2, 1.4).sum()):.3f}")
 ch7.print_kernel_table()
 
 # %%
-plot_kernel(dog_kernel(5, 1.2, 1.4))
+plot_kernel(dog_kernel(5, 1.2, 1.4));  # a pyplot figure: shown once by the inline backend
 
 # %% [markdown]
 # ### Interactive demo: what does the surround do to a feature map?
@@ -90,8 +90,8 @@ from hebblib.notebook import live_demo  # controls + a figure that is redrawn wh
 
 demo = live_demo(
     ch7.surround_demo,
-    sigma_e=widgets.FloatSlider(value=1.2, min=0.2, max=3.0, step=0.1, description="σ_e"),
-    sigma_i=widgets.FloatSlider(value=1.4, min=0.3, max=5.0, step=0.1, description="σ_i"),
+    sigma_e=widgets.FloatSlider(value=1.2, min=0.2, max=3.0, step=0.1, description="σₑ"),
+    sigma_i=widgets.FloatSlider(value=1.4, min=0.3, max=5.0, step=0.1, description="σᵢ"),
     size=widgets.IntSlider(value=5, min=1, max=11, step=2, description="size"),
     channel=widgets.IntSlider(value=0, min=0, max=7, description="channel"),
 )
