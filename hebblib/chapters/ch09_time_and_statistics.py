@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from ..layers import HebbianConv2d
 from ..presets import get_preset
+from ..plots import style
 from .ch07_lateral_inhibition import example_images, print_checks, with_changes
 
 
@@ -70,13 +71,18 @@ def term_figure(k_std: float = 2.0, unit: int = 0) -> Figure:
     for row, double in enumerate((False, True)):
         delta = hebbian_term(double, k_std)
         u = int(unit) % delta.shape[0]
-        limit = max(float(delta[u].abs().max()), 1e-12)
+        peak = float(delta[u].abs().max())
+        limit = max(peak, 1e-12)
         for c, name in enumerate(("red", "green", "blue")):
             ax = axes[row, c]
             ax.imshow(delta[u, c].numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
             ax.set(xticks=[], yticks=[], title=f"{name}")
+        if peak == 0:  # say so, rather than leave three blank panels
+            axes[row, 1].text(2, 2, f"0 everywhere: unit {u} never\npassed the threshold", ha="center",
+                              va="center", fontsize=10)
         what = "padded twice (original)" if double else "padded once (fixed)"
-        axes[row, 0].set_ylabel(f"{what}\nvariation {spatial_variation(delta):.2f}", fontsize=9)
+        axes[row, 0].set_ylabel(f"{what}\nvariation {spatial_variation(delta):.2f}, max |term| {peak:.2g}",
+                                fontsize=9)
     fig.suptitle(f"Hebbian term of unit {int(unit) % 16}, statistical threshold k = {k_std:g}")
     return fig
 
@@ -185,14 +191,15 @@ def winners_figure(recorders: dict, window: int = 2) -> Figure:
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(f"window of {window} batches")
         ax.set_ylabel("unit (by total wins)" if column == 0 else "")
-        timeline.plot(range(1, counts.shape[0] + 1), effective_units(counts).numpy(), label=label)
+        timeline.plot(range(1, counts.shape[0] + 1), effective_units(counts).numpy(), label=label,
+                      **style.overlap_style(column))  # hard WTA and temporal can coincide: keep both visible
     fig.colorbar(image, ax=fig.axes[:len(recorders)], shrink=0.8, label="share of the window's wins")
     units = next(iter(recorders.values())).matrix().shape[1]
     timeline.axhline(units, color="grey", lw=0.8, ls=":")
     timeline.set_xlabel("batch")
     timeline.set_ylabel("effective learning units")
     timeline.set_title(f"exp(entropy of the win shares); dotted: all {units} units equally", fontsize=9)
-    timeline.legend(fontsize=8)
+    timeline.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # clear of the curves
     return fig
 
 

@@ -113,7 +113,7 @@ def presynaptic_demo(kind: str = "lp_norm", dim: str = "spatial", weight: torch.
     axes = fig.subplots(2, 2, width_ratios=(1.0, 1.1), gridspec_kw=dict(left=0.07, right=0.98, bottom=0.08,
                                                                           top=0.95, wspace=0.08, hspace=0.35))
     axes[0, 0].hist(weight.flatten().numpy(), bins=50, color="grey", histtype="stepfilled")
-    axes[0, 0].set(title="raw weights w", xlabel="w", ylabel="count")
+    axes[0, 0].set(title="raw weights $w$", xlabel="$w$", ylabel="count")
     # softmax can underflow to exactly 0: floor at 1e-12 so the log stays finite (the floor is labelled)
     floor = 1e-12
     logs = w_eff.clamp_min(floor).log10().flatten()
@@ -121,15 +121,16 @@ def presynaptic_demo(kind: str = "lp_norm", dim: str = "spatial", weight: torch.
     at_floor = float((w_eff < floor).float().mean())
     axes[1, 0].set(title=f"effective weights, {kind} along {dim}"
                    + (f" ({100 * at_floor:.0f}% below 1e-12)" if at_floor > 0 else ""),
-                   xlabel="log10 w_eff", ylabel="count")
+                   xlabel=r"$\log_{10} w_\mathrm{eff}$", ylabel="count")
+    axes[1, 0].set_ylim(top=axes[1, 0].get_ylim()[1] * 1.35)  # headroom: the note stays clear of the bars
     axes[1, 0].text(0.02, 0.95, f"{NORMALISED[kind]} along {dim}: {float(values.min()):.3f} – "
                     f"{float(values.max()):.3f}\nlargest synapse's share of its group: "
                     f"{concentration(w_eff, dim):.3f}", transform=axes[1, 0].transAxes, va="top", fontsize=9)
     ncols = 8
     axes[0, 1].imshow(filter_mosaic(weight, ncols=ncols).numpy(), interpolation="nearest")
-    axes[0, 1].set_title("filters w", fontsize=10)
+    axes[0, 1].set_title("filters $w$", fontsize=10)
     axes[1, 1].imshow(filter_mosaic(w_eff, ncols=ncols).numpy(), interpolation="nearest")
-    axes[1, 1].set_title("effective filters w_eff (all ≥ 0)", fontsize=10)
+    axes[1, 1].set_title(r"effective filters $w_\mathrm{eff}$ (all ≥ 0)", fontsize=10)
     for ax in axes[:, 1]:
         ax.set_axis_off()
     return fig
@@ -149,8 +150,8 @@ def effective_filters_figure(runs: dict, layer: str = "conv1", ncols: int = 6) -
     for label, run in runs.items():
         hebbian = run.layer(layer)
         if hebbian.presynaptic is not None:
-            panels.append((f"{label}: raw w", hebbian.weight))
-        panels.append((f"{label}: w_eff, {run.accuracy:.1f}%", hebbian.effective_weight()))
+            panels.append((f"{label}: raw $w$", hebbian.weight))
+        panels.append((f"{label}: $w_{{eff}}$, {run.accuracy:.1f}%", hebbian.effective_weight()))
     fig = Figure(figsize=(3.4 * len(panels), 3.8), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, w) in zip(axes, panels):

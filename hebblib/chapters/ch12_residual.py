@@ -155,7 +155,7 @@ def skip_mix_demo(model, x: torch.Tensor, shortcut_scale: float = 1.0, block: in
         ax.imshow(e.numpy(), cmap="magma")
         ax.set_title(f"{title}\ncorr with input map {_corr(e, reference):+.2f}", fontsize=9)
         ax.set_axis_off()
-    fig.suptitle(f"res{index}: activity Σ_c (·)² of one test image", fontsize=11)
+    fig.suptitle(f"res{index}: activity $\\Sigma_c\\,(\\cdot)^2$ per position, one test image", fontsize=11)
     return fig
 
 
@@ -193,7 +193,8 @@ def ltp_ltd_sublayers(model, x: torch.Tensor, block: str = "res1", n: int = 9) -
         with torch.no_grad(), single_thread():
             model.features(x)
         layer = model.hebbian_layers()[f"{block}.depthwise"]
-        fig = plot_ltp_ltd(layer, n=n, title=f"{block}.depthwise: LTP (green) / LTD (red) of one batch")
+        fig = plot_ltp_ltd(layer, n=n, title=f"{block}.depthwise: LTP (green) / LTD (red) of one batch",
+                           fig=Figure(figsize=(6, 7.6), layout="constrained"))  # not pyplot's: shown once
     finally:
         for layer in model.hebbian_layers().values():
             layer.delta_w.zero_()

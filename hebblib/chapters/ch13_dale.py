@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from ..layers import HebbianConv2d
+from ..plots import style
 from ..runtime import single_thread
 from .ch11_depthwise import (demo_image, describe_run, depthwise_layer, kernel_mosaic, print_checks, print_full_figure,
                              response)
@@ -98,9 +99,11 @@ def distributions_figure(runs: dict) -> Figure:
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     left, right = fig.subplots(1, 2)
     colors = {"abs": "tab:blue", "relu": "tab:red", "none": "0.4"}
-    for mode, run in runs.items():
+    for index, (mode, run) in enumerate(runs.items()):
         zero = torch.tensor(run["at_zero"]).nan_to_num(0.0)
-        left.plot(range(1, len(zero) + 1), (100 * zero).numpy(), color=colors.get(mode), label=mode)
+        # abs and none both stay at 0 %: a wide pale line under a dash-dotted one keeps both visible
+        left.plot(range(1, len(zero) + 1), (100 * zero).numpy(), color=colors.get(mode), label=mode,
+                  **style.overlap_style(index))
         w = run["final"].flatten().nan_to_num(0.0)
         right.hist(w.numpy(), bins=60, histtype="step", color=colors.get(mode), label=mode)
     left.set_xlabel("batch")
@@ -128,7 +131,8 @@ def ltp_ltd_figure(run: dict, n: int = 9) -> Figure:
     """``plots.plot_ltp_ltd`` of the last batch's update of a Dale layer (read before it was applied)."""
     from ..plots import plot_ltp_ltd
 
-    return plot_ltp_ltd(run["delta"], n=n, title="Dale (abs) layer 1: one batch's update, LTP green / LTD red")
+    return plot_ltp_ltd(run["delta"], n=n, title="Dale (abs) layer 1: one batch's update, LTP green / LTD red",
+                        fig=Figure(figsize=(6, 7.6), layout="constrained"))  # not pyplot's: shown once
 
 
 # ----- 3. the depthwise per-tap quirk ------------------------------------------------------------------
@@ -212,7 +216,11 @@ def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: 
     fig = Figure(figsize=(10, 3.4), layout="constrained")
     axes = fig.subplots(1, 3)
     k = w[0, 0].abs()
-    axes[0].imshow(k.numpy(), cmap="viridis", vmin=0, vmax=max(float(k.max()), 1e-12))
+    top = max(float(k.max()), 1e-12)
+    axes[0].imshow(k.numpy(), cmap="viridis", vmin=0, vmax=top)
+    for (i, j), value in ((ij, float(k[ij])) for ij in ((a, b) for a in range(3) for b in range(3))):
+        axes[0].text(j, i, f"{value:g}", ha="center", va="center", fontsize=9,
+                     color="black" if value > 0.6 * top else "white")  # readable on viridis' both ends
     axes[0].set_title(f"|W|: centre {abs(centre):g}, surround {abs(surround):g}", fontsize=10)
     axes[1].imshow(u.numpy(), cmap="viridis")
     axes[1].set_title("response", fontsize=10)

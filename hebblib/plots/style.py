@@ -28,6 +28,15 @@ REFERENCE_STYLE = {"linestyle": "--", "linewidth": 1.2, "alpha": 0.8}  # publish
 DIVERGING_CMAP = "RdBu_r"    # signed maps centred at 0
 LTP_LTD_CMAP = "RdYlGn"      # ΔW maps: red = LTD, beige = converged, green = LTP
 CLASS_CMAP = "tab10"         # one colour per class
+# Curves that may coincide (two runs with the same result): a wide pale line under dashed and dotted ones,
+# so that every curve stays visible where they overlap.
+OVERLAP_STYLES = ({"linestyle": "-", "linewidth": 4.0, "alpha": 0.45}, {"linestyle": "--", "linewidth": 1.8},
+                  {"linestyle": "-.", "linewidth": 1.5}, {"linestyle": ":", "linewidth": 2.2})
+
+
+def overlap_style(index: int) -> dict:
+    """Line settings of the ``index``-th curve of a plot whose curves may lie on top of each other."""
+    return dict(OVERLAP_STYLES[index % len(OVERLAP_STYLES)])
 
 
 def to_cpu(x) -> torch.Tensor:
