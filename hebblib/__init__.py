@@ -29,6 +29,7 @@ __all__ = [
 from .networks import HebbianNet, available_architectures, build_network  # noqa: E402
 from .presets import get_preset, list_presets  # noqa: E402
 from .training import reproduce, run_preset, train_hebbian  # noqa: E402
+from .contrastive import ContrastiveConv2d, ContrastiveLinear, run_contrastive, train_contrastive  # noqa: E402
 
 __all__ += [
     "HebbianNet", "available_architectures", "build_network", "get_preset", "list_presets",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ..errors import choice_error
 from .blocks import ConvBlock, DepthwiseSeparableBlock, LinearBlock, ResidualBlock, SampleStandardize
+from .contrastive import ContrastiveNet, contrastive_conv, contrastive_mlp  # Lunelli (seed 003)
 from .net import HebbianNet
 from .nimmo import (backprop_softhebb, hardhebb, hardhebb_depthwise, lagani_deep, lagani_short, softhebb,
                     softhebb_depthwise, softhebb_residual)
