@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import traceback
 from typing import Callable
 
 import torch
@@ -41,20 +42,70 @@ def todo(message: str = "replace this line with your code"):
 def check_exercise(name: str, attempt: Callable, solution: Callable, cases, atol: float = 1e-5) -> Callable:
     """Compare a student's function with the reference solution on ``cases`` (a list of argument
     tuples). Prints a visible verdict and returns the function to use from here on: the student's
-    if it is right, else the solution (so the rest of the notebook still runs)."""
-    try:
-        for args in cases:
-            got, want = attempt(*args), solution(*args)
-            if not torch.allclose(torch.as_tensor(got, dtype=torch.float64),
-                                  torch.as_tensor(want, dtype=torch.float64), atol=atol):
-                print(f"✗ {name}: not yet — for the case {_short(args)} you return {_short(got)}, "
-                      f"expected {_short(want)}. Using the reference solution below.")
-                return solution
-    except ExerciseNotDone:
-        print(f"… {name}: not attempted yet; using the reference solution so the notebook runs on.")
-        return solution
+    if it is right, else the solution (so the rest of the notebook still runs).
+
+    A wrong answer is explained on the first case where it fails: the case's arguments, then a wrong
+    shape, a wrong type, how many values differ and the first one (index, returned, expected), or the
+    error the function raised and on which line. Floating-point values match when
+    ``torch.isclose(atol=atol)`` does (and its default ``rtol``); integers (counts) must be equal."""
+    for number, args in enumerate(cases, 1):
+        want = solution(*args)
+        try:
+            got = attempt(*args)
+        except ExerciseNotDone:
+            print(f"… {name}: not attempted yet; using the reference solution so the notebook runs on.")
+            return solution
+        except Exception as error:  # the student's code failed: say where, keep the notebook running
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            code = f": {frame.line.strip()}" if frame.line else ""
+            problem = f"your function raised {type(error).__name__}: {error} (in {frame.name}, line {frame.lineno}{code})"
+        else:
+            problem = _mismatch(got, want, atol)
+        if problem:
+            print(f"✗ {name}: not yet — on case {number} of {len(cases)}, arguments {_describe_args(args)}: "
+                  f"{problem}. Using the reference solution below.")
+            return solution
     print(f"✓ {name}: correct on {len(cases)} test cases.")
     return attempt
+
+
+def _mismatch(got, want, atol: float) -> str | None:
+    """None when ``got`` equals ``want`` within ``atol``; else what differs, in words."""
+    if isinstance(want, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(want):
+            return f"you return {_short(got)}, expected {len(want)} values"
+        for i, (g, w) in enumerate(zip(got, want)):
+            problem = _mismatch(g, w, atol)
+            if problem:
+                return f"value {i + 1} of {len(want)}: {problem}"
+        return None
+    want_t = torch.as_tensor(want).detach().cpu()
+    exact = not (want_t.is_floating_point() or want_t.is_complex())  # counts, indices: no tolerance
+    want_t = want_t.to(torch.float64)
+    try:
+        got_t = torch.as_tensor(got).detach().cpu().to(torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return f"you return {_short(got)} (a {type(got).__name__}), expected {_describe(want)}"
+    if got_t.shape != want_t.shape:
+        return f"you return shape {tuple(got_t.shape)}, expected shape {tuple(want_t.shape)}"
+    wrong = got_t != want_t if exact else ~torch.isclose(got_t, want_t, atol=atol)
+    if not wrong.any():
+        return None
+    if want_t.dim() == 0:
+        return f"you return {_short(got)}, expected {_short(want)}"
+    index = tuple(int(i) for i in wrong.nonzero()[0])
+    return (f"{int(wrong.sum())} of {wrong.numel()} values differ{'' if exact else f' by more than atol={atol:g}'}; the first, at "
+            f"index {index}: you return {got_t[index].item():.6g}, expected {want_t[index].item():.6g}")
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor) and value.numel() > 6:
+        return f"tensor of shape {tuple(value.shape)}"
+    return _short(value)
+
+
+def _describe_args(args) -> str:
+    return "(" + ", ".join(_describe(a) for a in args) + ")"
 
 
 def _short(value, limit: int = 80) -> str:
