@@ -107,6 +107,18 @@ def test_the_subset_is_package_data():
     assert any(path.relative_to(package).match(p) for p in patterns), patterns
 
 
+def test_default_data_root_is_the_clones_data_folder_or_the_users_cache(tmp_path, monkeypatch):
+    from hebblib.data import cifar
+
+    monkeypatch.delenv("HEBBLIB_DATA", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cifar.data_root() == ROOT / "data"  # this clone (an editable install)
+    site_packages = tmp_path / "site-packages"  # a plain pip install: no pyproject.toml beside the package
+    site_packages.mkdir()
+    monkeypatch.setattr(cifar, "repo_root", lambda: site_packages)
+    assert cifar.data_root() == tmp_path / "home" / ".cache" / "hebblib" / "data"
+
+
 # ---------------------------------------------------------------- end to end (what Colab does)
 
 
