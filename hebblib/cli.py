@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = commands.add_parser("reproduce", help="train and evaluate a preset; print the measured number beside "
                                                 "the published one")
     rep.add_argument("--preset", required=True, help="a name from `list-presets`")
-    rep.add_argument("--seeds", type=int, default=1, help="number of seeds (mean ± std when > 1); default 1")
-    rep.add_argument("--first-seed", type=int, default=0, help="the first seed; default 0")
+    rep.add_argument("--seeds", type=_int_at_least(1), default=1,
+                     help="number of seeds (mean ± std when > 1); default 1")
+    rep.add_argument("--first-seed", type=_int_at_least(0), default=0, help="the first seed; default 0")
     rep.add_argument("--data", metavar="ROOT", default=None,
                      help="folder holding cifar-10-batches-py/ (default: $HEBBLIB_DATA, else data/)")
     rep.add_argument("--source", choices=("auto", "full", "subset"), default="auto",
@@ -49,9 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="JSON merged into the preset, e.g. '{\"hebbian\": {\"rule\": {\"theta_init\": 0.0}}}': "
                           "a variant with its own runs folder and results row")
     rep.add_argument("--out", metavar="DIR", default=None, help=f"runs folder (default {default_out()})")
-    rep.add_argument("--limit-train", type=int, default=None, help="use only the first N training images")
-    rep.add_argument("--limit-test", type=int, default=None, help="use only the first N test images")
-    rep.add_argument("--epochs", type=int, default=None, help="classifier epochs (default: the preset's)")
+    rep.add_argument("--limit-train", type=_int_at_least(20), default=None,
+                     help="use only the first N (>= 20) training images")
+    rep.add_argument("--limit-test", type=_int_at_least(20), default=None,
+                     help="use only the first N (>= 20) test images")
+    rep.add_argument("--epochs", type=_int_at_least(1), default=None,
+                     help="classifier epochs, >= 1 (default: the preset's)")
     rep.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints; train again")
     rep.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -63,6 +67,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
     return parser
+
+
+def _int_at_least(minimum: int):
+    """An argparse type: an int >= ``minimum``, else a usage error naming the value (exit status 2)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"must be an int >= {minimum}, got {text!r}")
+        return value
+
+    parse.__name__ = f"int >= {minimum}"
+    return parse
 
 
 def _json_dict(text: str) -> dict:
@@ -121,7 +141,9 @@ def cmd_reproduce(args) -> int:
                             limit_train=args.limit_train, limit_test=args.limit_test,
                             supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
                             progress=not args.no_progress)
-    except (CIFAR10NotFoundError, FileNotFoundError) as err:
+    except CIFAR10NotFoundError as err:
+        return _error(err.message("cli"))
+    except FileNotFoundError as err:
         return _error(str(err))
     except HebbianDivergenceError as err:
         return _error(str(err), 1)

@@ -158,11 +158,16 @@ class KrotovRanking(Competition):
         return self.k
 
     def forward(self, u, ctx=None):
-        ranked = u.topk(self.k, dim=1).indices
-        g = torch.zeros_like(u)
-        g.scatter_(1, ranked[:, :1], 1.0)
-        g.scatter_(1, ranked[:, self.k - 1 : self.k], -self.delta)
-        return g
+        # Ranked by repeated argmax (the first of equal maxima), so that exactly tied currents go to the lowest
+        # index, as in hard and soft WTA: topk leaves the order of ties unspecified (duplicated filters were
+        # ranked arbitrarily). The competitors move to the last, contiguous dimension, where argmax is fastest.
+        first = winners_of(u, ctx).movedim(1, -1)
+        rest = u.movedim(1, -1).clone(memory_format=torch.contiguous_format).scatter_(-1, first, float("-inf"))
+        for _ in range(self.k - 2):
+            rest.scatter_(-1, rest.argmax(dim=-1, keepdim=True), float("-inf"))
+        g = torch.zeros_like(rest).scatter_(-1, first, 1.0)
+        g.scatter_(-1, rest.argmax(dim=-1, keepdim=True), -self.delta)
+        return g.movedim(-1, 1).contiguous()
 
     def extra_repr(self):
         return f"k={self.k}, delta={self.delta}"

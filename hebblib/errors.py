@@ -1,6 +1,9 @@
 """Exceptions with messages a student can act on."""
 from __future__ import annotations
 
+import math
+import numbers
+
 
 class HebbianDivergenceError(FloatingPointError):
     """Raised when a layer's weights become non-finite or explode during Hebbian training.
@@ -35,8 +38,32 @@ def check_options(kind: str, cls, options: dict) -> None:
             raise ValueError(f"unknown option {key!r} for {kind}; valid options: {listed}")
 
 
+def number_problem(value, *, minimum=None, maximum=None, above: bool = False, below: bool = False,
+                   integer: bool = False) -> str | None:
+    """None when ``value`` is a finite number (an int with ``integer``; never a bool) within the bounds
+    (``above``/``below``: strictly), else what it must be, e.g. ``'must be a finite number >= 0'``."""
+    bounds = ([f"{'>' if above else '>='} {minimum:g}"] if minimum is not None else []) + \
+             ([f"{'<' if below else '<='} {maximum:g}"] if maximum is not None else [])
+    need = f"must be {'an int' if integer else 'a finite number'}" + (" " + " and ".join(bounds) if bounds else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if integer else numbers.Real):
+        return need
+    if not math.isfinite(value):
+        return need
+    if minimum is not None and (value <= minimum if above else value < minimum):
+        return need
+    if maximum is not None and (value >= maximum if below else value > maximum):
+        return need
+    return None
+
+
+def check_number(name: str, value, **bounds) -> None:
+    """``ValueError`` naming ``value`` unless it is a finite number within ``bounds`` (see :func:`number_problem`)."""
+    problem = number_problem(value, **bounds)
+    if problem:
+        raise ValueError(f"{name} {problem}, got {value!r}")
+
+
 def check_positive(name: str, value, allow_zero: bool = False) -> None:
-    ok = value >= 0 if allow_zero else value > 0
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not ok:
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    """``ValueError`` unless ``value`` is a finite number > 0 (>= 0 with ``allow_zero``); a string, NaN or
+    inf is refused here too, not left to fail later with a TypeError or to train on."""
+    check_number(name, value, minimum=0, above=not allow_zero)

@@ -22,7 +22,7 @@ from torch.nn.modules.utils import _pair
 
 from . import competitions as comp
 from . import rules as rl
-from .errors import HebbianDivergenceError, check_choice, check_positive
+from .errors import HebbianDivergenceError, check_choice, check_number, check_positive
 from .presynaptic import check_presynaptic, presynaptic_weights
 from .surrogate import surrogate_update
 from .surround import SurroundModulation
@@ -39,6 +39,15 @@ UPDATE_PATHS = ("direct", "surrogate")
 
 # CPU forward in channels-last from this many inputs per filter (in_channels·kh·kw) up; measured on 2 cores
 CHANNELS_LAST_MIN_FAN_IN = 2048
+
+def _check_size(name: str, value, minimum: int) -> None:
+    """``kernel_size``, ``stride``, ``padding``, ``dilation``: an int >= ``minimum`` or a pair of them."""
+    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    ok = len(values) in (1, 2) and all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum
+                                       for v in values)
+    if not ok or (isinstance(value, (tuple, list)) and len(values) != 2):
+        raise ValueError(f"{name} must be an int >= {minimum} (or a pair of them), got {value!r}")
+
 
 class _Context:
     """What a competition may need beyond ``u``: the padded input and the effective weights."""
@@ -76,6 +85,9 @@ class _HebbianBase(nn.Module):
         check_choice("dale", dale, DALE_MODES)
         check_choice("update_via", update_via, UPDATE_PATHS)
         check_positive("lr", lr, allow_zero=True)
+        if explode_threshold is not None:
+            check_positive("explode_threshold", explode_threshold)
+        check_number("check_every", check_every, minimum=0, integer=True)
         check_positive("radius_power", radius_power, allow_zero=True)
         if not (isinstance(lebesgue_p, (int, float)) and lebesgue_p >= 1):
             raise ValueError(f"lebesgue_p must be a number >= 1, got {lebesgue_p!r}")
@@ -124,6 +136,14 @@ class _HebbianBase(nn.Module):
         self.register_buffer("win_counts", torch.zeros(out_channels))
 
     # ----- forward ---------------------------------------------------------------------------
+    def _check_input(self, x: torch.Tensor) -> None:
+        """The input's dtype must be the weights' (a float64 input to a float32 layer is an error here, not a
+        raw torch error in a convolution, nor a silent down-cast)."""
+        if x.dtype != self.weight.dtype:
+            raise ValueError(f"{type(self).__name__}{' ' + repr(self.name) if self.name else ''}: input dtype "
+                             f"{x.dtype} does not match the layer's weights ({self.weight.dtype}); convert the "
+                             f"input (x.to({self.weight.dtype})) or the layer (layer.to({x.dtype}))")
+
     def effective_weight(self) -> torch.Tensor:
         """The weights the forward pass uses: |W| under Dale, W/‖W‖ with weight_norm, then
         presynaptic competition. The decay term of the update uses these too (as the original)."""
@@ -357,8 +377,9 @@ class HebbianConv2d(_HebbianBase):
             raise ValueError(f"in_channels ({in_channels}) and out_channels ({out_channels}) must both be "
                              f"divisible by groups ({groups})")
         check_choice("padding_mode", padding_mode, PADDING_MODES)
-        if isinstance(padding, str):
-            raise ValueError(f"padding must be an int or a pair of ints, got {padding!r}")
+        for arg, value, minimum in (("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0),
+                                    ("dilation", dilation, 1)):
+            _check_size(arg, value, minimum)
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
         self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
         self.padding, self.dilation, self.padding_mode = _pair(padding), _pair(dilation), padding_mode
@@ -388,6 +409,14 @@ class HebbianConv2d(_HebbianBase):
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
+        self._check_input(x)
+        size = [x.shape[d] + 2 * self.padding[d - 2] for d in (2, 3)]
+        reach = [self.dilation[d] * (self.kernel_size[d] - 1) + 1 for d in (0, 1)]
+        if size[0] < reach[0] or size[1] < reach[1]:
+            raise ValueError(f"{type(self).__name__}: the kernel {self.kernel_size} (dilation {self.dilation}, so "
+                             f"{reach[0]}x{reach[1]} pixels) is larger than the padded input, {size[0]}x{size[1]} "
+                             f"(an input of {x.shape[2]}x{x.shape[3]} with padding {self.padding}); use larger "
+                             f"images, more padding or a smaller kernel")
         return self._forward4d(self.pad(x))
 
     def extra_repr(self) -> str:
@@ -436,6 +465,7 @@ class HebbianLinear(_HebbianBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_features:
             raise ValueError(f"HebbianLinear expects input of shape (N, {self.in_features}), got {tuple(x.shape)}")
+        self._check_input(x)
         return self._forward4d(x[:, :, None, None]).flatten(1)
 
     def extra_repr(self) -> str:

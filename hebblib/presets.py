@@ -1,12 +1,16 @@
-"""Named experiment presets: the settings behind each published number, as plain dicts.
+"""Named experiment presets: the settings behind each published number, written as plain dicts and
+checked as typed configurations (:mod:`hebblib.config`).
 
     preset = get_preset("optimal")                 # a deep copy: change anything, then
     result = hebblib.training.run_preset(preset)   # or: python -m hebblib reproduce --preset optimal
+    config = preset_config("optimal")              # the same preset as frozen dataclasses, validated
 
 A preset holds ``architecture`` (see :func:`hebblib.networks.available_architectures`), ``model`` (options of the
 build function), ``hebbian`` (settings shared by every Hebbian layer) and ``layers`` (one dict per stage,
-merged over ``hebbian``), ``data``, ``unsupervised``, ``supervised``, and where the number comes from:
-``published`` (test accuracy, %), ``source`` and ``protocol``.
+merged over ``hebbian``: a layer's own setting wins, see :mod:`hebblib.config`), ``data``, ``unsupervised``,
+``supervised``, and where the number comes from: ``published`` (test accuracy, %), ``source`` and
+``protocol``. Every dict that enters the pipeline is validated by :class:`hebblib.config.PresetConfig`: an
+unknown key, a wrong type or a value out of range is one ``ValueError`` naming its key path.
 
 Settings follow the README / 2025 code (spec nimmo-thesis §4.7; the README numbers are the max/final test
 accuracy of 20 classifier epochs, §4.6). By default the *correct* behaviour is used: true cosine activation,
@@ -22,13 +26,13 @@ from __future__ import annotations
 
 import copy
 
-from .classifier import SCHEDULES
-from .data import NORMALIZATIONS
-from .errors import check_choice, choice_error
-from .networks import ARCHITECTURES, build_network, merge_settings
+from .config import CHANGEABLE, SUPERVISED_MODES, PresetConfig, apply_change
+from .errors import choice_error
+from .networks import build_network, merge_settings
 from .results import variant_stem
 
-SUPERVISED_MODES = ("linear", "end_to_end")
+__all__ = ["PRESETS", "CHANGEABLE", "SUPERVISED_MODES", "list_presets", "get_preset", "preset_config",
+           "apply_original", "change_preset", "variant_name", "resolve_preset", "validate_preset", "build_model"]
 
 README = "Nimmo & Mondragón, code README (2025 repo; spec nimmo-thesis §4.5, settings §4.7)"
 THESIS = "Nimmo (2024) MSc thesis, Table 3 (spec nimmo-thesis §4.2)"
@@ -162,6 +166,15 @@ def get_preset(name: str, original: bool = False) -> dict:
     return apply_original(preset) if original else preset
 
 
+def preset_config(preset, original: bool = False, change: dict | None = None) -> PresetConfig:
+    """Preset ``preset`` (a name, a dict or a :class:`~hebblib.config.PresetConfig`) as a validated, frozen
+    :class:`~hebblib.config.PresetConfig`, with ``original`` behaviour and ``change`` applied."""
+    preset = resolve_preset(preset, original)
+    if change:
+        preset = change_preset(preset, change)
+    return PresetConfig.from_dict(preset)
+
+
 def apply_original(preset: dict) -> dict:
     """``preset`` (a copy) with its ``original_overrides`` merged in and ``original`` set to True."""
     out = merge_settings(preset, preset.get("original_overrides") or {})
@@ -169,22 +182,16 @@ def apply_original(preset: dict) -> dict:
     return out
 
 
-CHANGEABLE = ("model", "hebbian", "layers", "data", "unsupervised", "supervised")
-
-
 def change_preset(preset: dict, change: dict) -> dict:
     """``preset`` (a copy) with ``change`` merged in, recorded under ``"change"``: a variant that keeps the
     preset's name, runs in its own folder and gets its own row in the results table. Only the training
-    recipe may change (:data:`CHANGEABLE`); e.g. ``{"hebbian": {"rule": {"theta_init": 0.0}}}``."""
-    if not isinstance(change, dict) or not change:
-        raise ValueError(f"a preset change must be a non-empty dict, got {change!r}")
-    for key in change:
-        if key not in CHANGEABLE:
-            raise choice_error("preset key to change", key, CHANGEABLE)
-    out = merge_settings(preset, change)
-    out["change"] = merge_settings(preset.get("change") or {}, change)
-    validate_preset(out)
-    return out
+    recipe may change (:data:`CHANGEABLE`); e.g. ``{"hebbian": {"rule": {"theta_init": 0.0}}}``. A list of
+    ``layers`` merges stage by stage. The change applies or fails: an unknown key path, a bad value, or a
+    shared ``hebbian`` setting that the layers override (a layer's own setting wins) is one ``ValueError``
+    (:func:`hebblib.config.apply_change`)."""
+    if isinstance(preset, PresetConfig):
+        preset = preset.to_dict()
+    return apply_change(preset, change)
 
 
 def variant_name(preset: dict) -> str:
@@ -194,48 +201,32 @@ def variant_name(preset: dict) -> str:
 
 
 def resolve_preset(preset, original: bool = False) -> dict:
-    """A validated copy of a preset given by name or as a dict."""
+    """A validated copy of a preset given by name, as a dict or as a :class:`~hebblib.config.PresetConfig`."""
     if isinstance(preset, str):
         preset = get_preset(preset, original)
-    elif isinstance(preset, dict):
-        preset = copy.deepcopy(preset)
+    elif isinstance(preset, (dict, PresetConfig)):
+        preset = preset.to_dict() if isinstance(preset, PresetConfig) else copy.deepcopy(preset)
         preset.setdefault("name", "custom")
         preset.setdefault("original", False)
         if original and not preset["original"]:
             preset = apply_original(preset)
     else:
-        raise TypeError(f"preset must be a name or a dict, got {type(preset).__name__}")
+        raise TypeError(f"preset must be a name, a dict or a PresetConfig, got {type(preset).__name__}")
     validate_preset(preset)
     return preset
 
 
-def validate_preset(preset: dict) -> None:
-    """Check the structure and values of a preset; the errors name the bad value and the valid ones."""
-    name = preset.get("name", "custom")
-    required = ("architecture", "data", "unsupervised", "supervised")
-    missing = [k for k in required if k not in preset]
-    if missing:
-        raise ValueError(f"preset {name!r} lacks {missing}; a preset needs {', '.join(required)}")
-    check_choice("architecture", preset["architecture"], ARCHITECTURES)
-    check_choice("data normalization", preset["data"].get("normalization"), NORMALIZATIONS)
-    sup, unsup = preset["supervised"], preset["unsupervised"]
-    check_choice("supervised mode", sup.get("mode"), SUPERVISED_MODES)
-    check_choice("supervised schedule", sup.get("schedule"), SCHEDULES)
-    if sup.get("optimizer", "adam") != "adam":
-        raise ValueError(f"supervised optimizer {sup.get('optimizer')!r} is not supported; valid choices: 'adam'")
-    for section, key, minimum in ((sup, "epochs", 1), (sup, "batch_size", 1), (unsup, "epochs", 0),
-                                  (unsup, "batch_size", 1)):
-        value = section.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise ValueError(f"preset {name!r}: {key} must be an int >= {minimum}, got {value!r}")
-    if not (isinstance(sup.get("lr"), (int, float)) and sup["lr"] > 0):
-        raise ValueError(f"preset {name!r}: supervised lr must be a number > 0, got {sup.get('lr')!r}")
-    if sup["mode"] == "end_to_end" and unsup["epochs"]:
-        raise ValueError(f"preset {name!r}: an end_to_end preset trains by backprop only; set unsupervised epochs to 0")
+def validate_preset(preset: dict) -> PresetConfig:
+    """Check the structure and values of a preset (:meth:`PresetConfig.from_dict`); the error names the key
+    path, the bad value and the valid ones. Returns the typed preset."""
+    return PresetConfig.from_dict(preset)
 
 
-def build_model(preset: dict, generator=None):
-    """The network of a (resolved) preset, with its Hebbian settings and head dropout."""
+def build_model(preset, generator=None):
+    """The network of a preset (a dict or a :class:`~hebblib.config.PresetConfig`), with its Hebbian settings
+    and head dropout."""
+    if isinstance(preset, PresetConfig):
+        preset = preset.to_dict()
     options = dict(preset.get("model") or {})
     options.setdefault("dropout", preset["supervised"].get("dropout", 0.5))
     return build_network(preset["architecture"], preset.get("layers"), preset.get("hebbian"),

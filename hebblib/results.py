@@ -17,6 +17,8 @@ import hashlib
 import json
 import math
 import os
+import uuid
+import warnings
 from pathlib import Path
 
 import torch
@@ -81,13 +83,26 @@ def group_dir(out, variant: str, source: str, n_train: int, key: str) -> Path:
     return Path(out) / variant / f"{source}-n{n_train}-{key}"
 
 
-def write_json(path, obj) -> None:
-    """Write ``obj`` as indented JSON, atomically (a crash never leaves half a file)."""
+def _atomic_write(path, write) -> None:
+    """``write(tmp)`` into a temporary file of its own beside ``path``, then rename it to ``path``: a crash
+    never leaves half a file, and two processes writing the same file (two identical runs into one folder)
+    never share a temporary file; the last rename wins, whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str))
-    os.replace(tmp, path)
+    # unique per process and call (and created with the usual permissions, unlike tempfile.mkstemp's 0600)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path, obj) -> None:
+    """Write ``obj`` as indented JSON, atomically (:func:`_atomic_write`)."""
+    text = json.dumps(obj, indent=2, default=str)
+    _atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def read_json(path) -> dict | None:
@@ -101,30 +116,40 @@ def read_json(path) -> dict | None:
 
 
 def save_checkpoint(path, payload: dict) -> None:
-    """``torch.save`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    """``torch.save`` atomically (:func:`_atomic_write`). The payload holds tensors and plain Python data
+    only, so that :func:`load_checkpoint` can read it with ``weights_only=True``."""
+    _atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path, key: str) -> dict | None:
-    """The checkpoint at ``path`` if it exists and was written for configuration ``key``."""
+    """The checkpoint at ``path`` if it exists and was written for configuration ``key``, else None.
+
+    Read with ``torch.load(weights_only=True)``: tensors and plain data only, no code runs while loading. A
+    file that cannot be read so (truncated by a crash, foreign, or holding other objects) is reported with a
+    warning naming it, and None is returned: the phase is trained again."""
     path = Path(path)
     if not path.is_file():
         return None
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a truncated or foreign file: train again rather than fail
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file: say so, then train again
+        warnings.warn(f"checkpoint {path} could not be read ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                      f"training again", stacklevel=2)
+        return None
+    if not isinstance(payload, dict):
+        warnings.warn(f"checkpoint {path} holds a {type(payload).__name__}, not a checkpoint; training again",
+                      stacklevel=2)
         return None
     return payload if payload.get("config_hash") == key else None
 
 
 def format_accuracy(summary_or_result: dict, metric: str) -> str:
-    """``'72.31 %'`` for one run, ``'72.31 ± 0.42 %'`` for a summary."""
+    """``'72.31 %'`` for one run (or a summary of one seed: no spread to show), ``'72.31 ± 0.42 %'`` for a
+    summary of several seeds (mean ± sample std)."""
     value = summary_or_result[metric]
     if isinstance(value, dict):
+        if len(value.get("values", ())) == 1:
+            return f"{value['mean']:.2f} %"
         return f"{value['mean']:.2f} ± {value['std']:.2f} %"
     return f"{value:.2f} %"
 

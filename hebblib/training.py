@@ -11,13 +11,20 @@ Phase 3: Dropout(0.5) + Linear trained with Adam on the cached features; the ``b
 the whole network end to end instead. The epoch is selected on a validation split carved from the
 training images (stratified, seeded); the test set is only reported.
 
+``run_preset`` is a sequence of named steps that a chapter may also call one by one (see :class:`Run`):
+``plan_run`` → ``prepare_data`` → ``run_folder`` → ``initial_model`` → ``hebbian_phase`` →
+``split_features`` → ``train_classifier`` → ``result_record``; every random stream is seeded from the
+run's seed in one place, :func:`derive_seed`.
+
 Re-running the same call resumes: a finished run is read back, a run interrupted after phase 1 starts
 from its ``unsupervised.pt`` checkpoint (the features are recomputed), and an end-to-end (backprop) run
 goes on after the last epoch saved in its ``end_to_end.pt``.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import inspect
 import time
 from pathlib import Path
 
@@ -26,9 +33,11 @@ from tqdm.auto import tqdm
 
 from .classifier import cache_split_features, train_end_to_end, train_linear_probe
 from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar, load_cifar10
+from .data.cifar import check_explicit_root
 from .data.zca import fit_zca
 from .data.subset import SUBSET_PER_CLASS
 from .errors import HebbianDivergenceError, check_choice
+from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
 from .results import (config_hash, default_out, group_dir, load_checkpoint, read_json, save_checkpoint,
                       summarize_history, summarize_runs, write_json)
@@ -110,13 +119,18 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
 # ----- data ------------------------------------------------------------------------------------------
 def resolve_source(source: str = "auto", root=None, quick: bool = False, download: bool = True):
     """``(source, notice)``: 'auto' is the subset in quick mode, else the full data when present (after one
-    download attempt), else the shipped subset with a notice saying so."""
+    download attempt), else, for the default data root only, the shipped subset with a notice saying so.
+
+    A ``root`` the caller names (``--data``) must hold CIFAR-10 when the full data is wanted ('full', or
+    'auto' outside quick mode): else :class:`~hebblib.data.CIFAR10NotFoundError` naming it, and a folder that
+    does not exist is not created."""
     check_choice("data source", source, SOURCES)
-    if source != "auto":
-        return source, None
-    if quick:
+    if source == "subset" or (source == "auto" and quick):
         return "subset", None
-    if cifar10_available(root):
+    if root is not None:
+        check_explicit_root(root, download=download)
+        return "full", None
+    if source == "full" or cifar10_available(root):
         return "full", None
     try:
         load_cifar10(True, root, download=download)
@@ -165,124 +179,295 @@ def load_splits(data_cfg: dict, *, root=None, source: str = "subset", device=Non
     return train, val, test
 
 
-# ----- one run -----------------------------------------------------------------------------------------
-def run_preset(preset, *, seed: int = 0, root=None, source: str = "auto", device=None, original: bool = False,
-               quick: bool | None = None, limit_train: int | None = None, limit_test: int | None = None,
-               val_size: int = 5000, split_seed: int = 0, supervised_epochs: int | None = None, out=None,
-               resume: bool = True, stop_after: str | None = None, progress: bool = True,
-               download: bool = True, deterministic: bool | None = None, notice=print) -> dict:
-    """Train and evaluate one preset (a name or a dict from :func:`hebblib.presets.get_preset`) for one seed.
+# ----- one run, as named steps ------------------------------------------------------------------------------
+# Every random stream of run ``seed`` is seeded from it here, and only here (derive_seed).
+SEED_STREAMS = {"hebbian": 1, "classifier_init": 2, "classifier_batches": 3}
+RECIPE_KEYS = ("architecture", "model", "hebbian", "layers", "data", "unsupervised", "supervised")
 
-    ``quick`` (default: ``hebblib.is_quick()``) uses the shipped subset and at most 3 classifier epochs.
-    ``out``: the runs folder (default ``$HEBBLIB_RUNS`` or ``runs/``); ``resume=False`` ignores what is there.
-    ``stop_after='unsupervised'`` stops after writing the phase-1 checkpoint. ``deterministic`` (default: on
-    the CPU only) trades cuDNN autotuning for bit-for-bit repeatable GPU runs. Returns the result record
-    (also written to ``<run>/results.json``); accuracies are in %.
+
+def derive_seed(seed: int, stream: str) -> int:
+    """The seed of one random stream of run ``seed``: ``seed · 1000 + k`` with ``k`` from :data:`SEED_STREAMS`
+    (``'hebbian'``: batch order and flips of phase 1; ``'classifier_init'``: torch's global generator before
+    the head is trained, i.e. dropout; ``'classifier_batches'``: batch order and flips of the classifier)."""
+    check_choice("seed stream", stream, SEED_STREAMS)
+    return seed * 1000 + SEED_STREAMS[stream]
+
+
+def stream_generator(seed: int, stream: str) -> torch.Generator:
+    """A ``torch.Generator`` seeded with :func:`derive_seed`."""
+    return torch.Generator().manual_seed(derive_seed(seed, stream))
+
+
+@dataclasses.dataclass
+class Run:
+    """One run of a preset, filled in step by step (each step a function of this module):
+
+        run = plan_run("soft", seed=0, quick=True)   # validated preset and options; nothing loaded yet
+        prepare_data(run)                             # run.train, run.val, run.test, run.data_info
+        run_folder(run)                               # run.key, run.run_dir (resume point and results)
+        model = initial_model(run)                    # seeded, as every run of this seed starts
+        hebbian_phase(run, model)                     # phase 1, or its checkpoint read back
+        features = split_features(run, model)         # phase 2 (linear read-out only)
+        history = train_classifier(run, model, features)
+        record = result_record(run, model, history)   # what run_preset writes to results.json
+
+    ``preset`` is the validated preset dict (hashed into the run folder and recorded), ``config`` the same
+    preset typed (:class:`hebblib.config.PresetConfig`), ``options`` the run's :class:`~hebblib.config.RunOptions`.
     """
-    check_choice("stop_after", stop_after, (None, "unsupervised"))
+
+    preset: dict
+    config: PresetConfig
+    options: RunOptions
+    device: torch.device
+    epochs: int
+    label: str
+    started: str
+    t0: float
+    source: str | None = None
+    train: DeviceDataset | None = None
+    val: DeviceDataset | None = None
+    test: DeviceDataset | None = None
+    data_info: dict | None = None
+    key: str | None = None
+    run_dir: Path | None = None
+    unsupervised: dict | None = None
+    resumed: bool = False
+    timings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
+
+    @property
+    def name(self) -> str:
+        return self.preset["name"]
+
+
+def plan_run(preset, *, original: bool = False, **options) -> Run:
+    """Step 0: the preset (a name, a dict or a :class:`~hebblib.config.PresetConfig`) and the run's options
+    (the fields of :class:`~hebblib.config.RunOptions`; ``quick=None``: ``hebblib.is_quick()``), validated,
+    with the device and the number of classifier epochs. Every bad value is a ``ValueError`` here, before
+    any data is read."""
     started, t0 = datetime.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
-    quick = is_quick() if quick is None else bool(quick)
+    valid = [f.name for f in dataclasses.fields(RunOptions)]
+    for key in options:
+        if key not in valid:
+            raise ValueError(f"unknown run option {key!r}; valid options: {', '.join(map(repr, valid))}")
+    if options.get("quick") is None:
+        options["quick"] = is_quick()
+    options["quick"] = bool(options["quick"])
     preset = resolve_preset(preset, original)
-    name, sup, unsup = preset["name"], preset["supervised"], preset["unsupervised"]
-    epochs = supervised_epochs or (min(sup["epochs"], QUICK_SUPERVISED_EPOCHS) if quick else sup["epochs"])
-    device = get_device(device)
-    source, message = resolve_source(source, root, quick, download)
+    config = PresetConfig.from_dict(preset)
+    options = RunOptions(**options)
+    epochs = options.classifier_epochs(config.supervised, QUICK_SUPERVISED_EPOCHS)
+    return Run(preset=preset, config=config, options=options, device=get_device(options.device), epochs=epochs,
+               label=f"preset {preset['name']!r} (seed {options.seed})", started=started, t0=t0)
+
+
+def prepare_data(run: Run, notice=print) -> tuple:
+    """Step 1: ``(train, val, test)`` of the run's data source (:func:`resolve_source`; ``notice`` receives
+    the line saying the subset stands in for missing full data) and split (:func:`load_splits`)."""
+    o = run.options
+    source, message = resolve_source(o.source, o.root, o.quick, o.download)
     if message and notice:
         notice(message)
-    if source == "full" and not download:
-        load_cifar10(True, root, download=False)  # the data layer's clear error when the files are missing
-    train, val, test = load_splits(preset["data"], root=root, source=source, device=device, limit_train=limit_train,
-                                   limit_test=limit_test, val_size=val_size, split_seed=split_seed)
-    t_data = time.perf_counter() - t0
-    data_info = {"source": source, "normalization": preset["data"]["normalization"], "n_train": len(train),
-                 "n_val": len(val), "n_test": len(test), "split_seed": split_seed}
-    recipe = {k: preset[k] for k in ("architecture", "model", "hebbian", "layers", "data", "unsupervised",
-                                     "supervised")}
-    key = config_hash({"recipe": recipe, "seed": seed, "data": data_info, "epochs": epochs, "quick": quick})
-    run_dir = group_dir(out or default_out(), variant_name(preset), source, len(train) + len(val),
-                        config_hash({"recipe": recipe, "data": data_info, "epochs": epochs})) / f"seed{seed}"
-    done = read_json(run_dir / "results.json") if resume else None
-    if done and done.get("complete") and done.get("config_hash") == key:
+    if source == "full" and not o.download:
+        load_cifar10(True, o.root, download=False)  # the data layer's clear error when the files are missing
+    run.train, run.val, run.test = load_splits(run.preset["data"], root=o.root, source=source, device=run.device,
+                                               limit_train=o.limit_train, limit_test=o.limit_test,
+                                               val_size=o.val_size, split_seed=o.split_seed)
+    run.source = source
+    run.timings["data"] = time.perf_counter() - run.t0
+    run.data_info = {"source": source, "normalization": run.config.data.normalization, "n_train": len(run.train),
+                     "n_val": len(run.val), "n_test": len(run.test), "split_seed": o.split_seed}
+    return run.train, run.val, run.test
+
+
+def run_folder(run: Run) -> Path:
+    """Step 2: the run's folder, ``<out>/<variant>/<source>-n<images>-<hash of recipe and data>/seed<k>``, and
+    ``run.key``, the hash a checkpoint or result must carry to be reused."""
+    recipe = {k: run.preset[k] for k in RECIPE_KEYS}
+    quick, epochs = run.options.quick, run.epochs
+    run.key = config_hash({"recipe": recipe, "seed": run.seed, "data": run.data_info, "epochs": epochs,
+                           "quick": quick})
+    group = group_dir(run.options.out or default_out(), variant_name(run.preset), run.source,
+                      run.data_info["n_train"] + run.data_info["n_val"],
+                      config_hash({"recipe": recipe, "data": run.data_info, "epochs": epochs}))
+    run.run_dir = group / f"seed{run.seed}"
+    return run.run_dir
+
+
+def finished_result(run: Run) -> dict | None:
+    """The record of this run if it finished earlier (``resume``), marked ``reused``; else None."""
+    done = read_json(run.run_dir / "results.json") if run.options.resume else None
+    if done and done.get("complete") and done.get("config_hash") == run.key:
         done["reused"] = True
         return done
+    return None
 
-    label = f"preset {name!r} (seed {seed})"
-    deterministic = device.type != "cuda" if deterministic is None else bool(deterministic)
-    seed_everything(seed, deterministic=deterministic)
-    if device.type == "cuda":
+
+def initial_model(run: Run):
+    """Step 3: the preset's network on the run's device, as every run of this seed starts (Python, NumPy and
+    torch seeded with ``seed``; on CUDA cuDNN autotuning unless ``deterministic``)."""
+    deterministic = run.device.type != "cuda" if run.options.deterministic is None else bool(run.options.deterministic)
+    seed_everything(run.seed, deterministic=deterministic)
+    if run.device.type == "cuda":
         torch.backends.cudnn.benchmark = not deterministic  # autotuned convolutions unless asked otherwise
-    model = build_model(preset).to(device)
-    resumed = False
-    checkpoint = load_checkpoint(run_dir / "unsupervised.pt", key) if resume else None
+    return build_model(run.preset).to(run.device)
+
+
+def hebbian_phase(run: Run, model) -> dict:
+    """Step 4, phase 1: the unsupervised epochs (:func:`train_hebbian`), saved to ``unsupervised.pt``; or,
+    when that checkpoint was written for this run, the weights read back from it. None for end-to-end
+    presets. Returns the phase's ``images``, ``seconds``, ``images_per_s``."""
+    checkpoint = load_checkpoint(run.run_dir / "unsupervised.pt", run.key) if run.options.resume else None
+    unsup = run.config.unsupervised
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
-        model.to(device)  # buffers whose shape depends on the data (BCM θ, thresholds) load on the CPU
-        unsup_stats, resumed = checkpoint["stats"], True
-    elif sup["mode"] == "linear":
-        generator = torch.Generator().manual_seed(seed * 1000 + 1)
-        unsup_stats = train_hebbian(model, train, epochs=unsup["epochs"], batch_size=unsup["batch_size"],
-                                    augment=unsup.get("augment", True), layerwise=unsup.get("layerwise", False),
-                                    warmup_batches=unsup.get("warmup_batches", 0), generator=generator,
-                                    progress=progress, label=label)
-        save_checkpoint(run_dir / "unsupervised.pt", {"config_hash": key, "model": model.state_dict(),
-                                                     "stats": unsup_stats})
+        model.to(run.device)  # buffers whose shape depends on the data (BCM θ, thresholds) load on the CPU
+        stats, run.resumed = checkpoint["stats"], True
+    elif run.config.supervised.mode == "linear":
+        stats = train_hebbian(model, run.train, epochs=unsup.epochs, batch_size=unsup.batch_size,
+                              augment=unsup.augment, layerwise=unsup.layerwise, warmup_batches=unsup.warmup_batches,
+                              generator=stream_generator(run.seed, "hebbian"), progress=run.options.progress,
+                              label=run.label)
+        save_checkpoint(run.run_dir / "unsupervised.pt", {"config_hash": run.key, "model": model.state_dict(),
+                                                         "stats": stats})
     else:
-        unsup_stats = {"images": 0, "seconds": 0.0, "images_per_s": None}
+        stats = {"images": 0, "seconds": 0.0, "images_per_s": None}
+    run.unsupervised = stats
+    return stats
+
+
+def split_features(run: Run, model) -> tuple:
+    """Step 5, phase 2 (linear read-out): freeze the network and cache the features of train / val / test
+    (and of the mirrored training images when the classifier flips): ``(features, mirrored)``."""
+    t1 = time.perf_counter()
+    model.requires_grad_(False)
+    model.classifier.requires_grad_(True)
+    features = cache_split_features(model, run.train, run.val, run.test, mirrored=run.config.supervised.augment,
+                                    progress=run.options.progress, prefix=f"{run.name} ")
+    _sync(run.device)
+    run.timings["features"] = time.perf_counter() - t1
+    return features
+
+
+def train_classifier(run: Run, model, features: tuple | None = None) -> list[dict]:
+    """Step 6, phase 3: the ``Dropout → Linear`` head on the cached ``features`` (computed here when not
+    given) or, for an end-to-end preset, the whole network by backprop (resuming after the last epoch saved
+    in ``end_to_end.pt``). The trained weights go to ``supervised.pt``. Returns the per-epoch records."""
+    sup = run.config.supervised
+    torch.manual_seed(derive_seed(run.seed, "classifier_init"))  # the same whether or not phase 1 was resumed
+    common = dict(epochs=run.epochs, lr=sup.lr, batch_size=sup.batch_size, schedule=sup.schedule,
+                  augment=sup.augment, generator=stream_generator(run.seed, "classifier_batches"),
+                  progress=run.options.progress)
+    if sup.mode == "end_to_end":
+        model.set_plastic(False)
+        run.timings["features"] = 0.0
+        # after every epoch, so that an interrupted run goes on from its last finished epoch
+        epoch_checkpoint = run.run_dir / "end_to_end.pt" if run.options.resume else None
+        history = train_end_to_end(model, run.train, run.val, run.test, desc=f"{run.name} backprop",
+                                   checkpoint=epoch_checkpoint, checkpoint_key=run.key, **common)
+        saved = model.state_dict()
+        run.timings["supervised"] = sum(record["seconds"] for record in history)  # epochs before a resume too
+    else:
+        feats, mirrored = split_features(run, model) if features is None else features
+        t1 = time.perf_counter()
+        head = torch.nn.Sequential(model.dropout, model.classifier)
+        train_set = (feats["train"], run.train.labels) + ((mirrored,) if sup.augment else ())
+        history = train_linear_probe(head, train_set, (feats["val"], run.val.labels),
+                                     (feats["test"], run.test.labels), desc=f"{run.name} classifier", **common)
+        saved = model.classifier.state_dict()
+        run.timings["supervised"] = time.perf_counter() - t1
+        del feats, mirrored
+    save_checkpoint(run.run_dir / "supervised.pt", {"config_hash": run.key, "state": saved, "mode": sup.mode})
+    (run.run_dir / "end_to_end.pt").unlink(missing_ok=True)  # superseded by supervised.pt
+    return history
+
+
+def _options_of(module) -> dict:
+    """The constructor options a module keeps as plain attributes (``k``, ``theta_rate``, ``sigma_e``, ...)."""
+    values = {k: getattr(module, k) for k in inspect.signature(type(module)).parameters if hasattr(module, k)}
+    return {k: v for k, v in values.items() if isinstance(v, (bool, int, float, str, type(None)))}
+
+
+def layer_settings(model) -> dict:
+    """What each Hebbian layer of ``model`` holds, read from the layers themselves (the settings the preset's
+    levels resolved to, :mod:`hebblib.config`): rule and competition with their options, lr and its
+    schedule, activation, update normalisation, surround, ... By layer name; recorded as ``layers_used``."""
+    out = {}
+    for name, layer in (model.hebbian_layers() if hasattr(model, "hebbian_layers") else {}).items():
+        record = {"type": type(layer).__name__, "rule": {"name": layer.rule.name, **_options_of(layer.rule)},
+                  "competition": {"name": layer.competition.name, **_options_of(layer.competition)}}
+        for key in ("activation", "competition_over", "lr", "lr_schedule", "radius_power", "update_norm", "dale",
+                    "weight_norm", "lebesgue_p", "renormalize", "update_via", "explode_threshold", "padding_mode",
+                    "presynaptic"):
+            if hasattr(layer, key):
+                record[key] = getattr(layer, key)
+        surround = getattr(layer, "surround", None)
+        record["surround"] = None if surround is None else _options_of(surround)
+        out[name] = record
+    return out
+
+
+def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
+    """Step 7: the run's record (accuracies in %). Without ``history`` (stopped after phase 1) it is marked
+    incomplete; with it, it holds the accuracies of :func:`hebblib.results.summarize_history`, the per-epoch
+    records, the timings and the preset. :func:`run_preset` writes it to ``<run>/results.json``."""
+    preset, unsup, sup = run.preset, run.config.unsupervised, run.config.supervised
+    stats = run.unsupervised or {"images": 0, "seconds": 0.0, "images_per_s": None}
     result = {
-        "preset": name, "original": preset["original"], "change": preset.get("change"),
+        "preset": run.name, "original": preset["original"], "change": preset.get("change"),
         "description": preset.get("description"),
         "published": preset.get("published"), "source": preset.get("source"), "protocol": preset.get("protocol"),
-        "seed": seed, "quick": quick, "data": data_info, "device": describe_device(device),
-        "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": started,
+        "seed": run.seed, "quick": run.options.quick, "data": run.data_info, "device": describe_device(run.device),
+        "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": run.started,
         "architecture": preset["architecture"], "num_parameters": model.num_parameters(),
-        "unsupervised": {**unsup_stats, "epochs": unsup["epochs"], "batch_size": unsup["batch_size"],
-                         "resumed_from_checkpoint": resumed},
-        "config_hash": key, "run_dir": str(run_dir), "complete": False,
+        "unsupervised": {**stats, "epochs": unsup.epochs, "batch_size": unsup.batch_size,
+                         "resumed_from_checkpoint": run.resumed},
+        "layers_used": layer_settings(model),
+        "config_hash": run.key, "run_dir": str(run.run_dir), "complete": False,
     }
-    if stop_after == "unsupervised":
+    if history is None:
         return result
-
-    torch.manual_seed(seed * 1000 + 2)  # the same classifier run whether or not phase 1 was resumed
-    generator = torch.Generator().manual_seed(seed * 1000 + 3)
-    common = dict(epochs=epochs, lr=sup["lr"], batch_size=sup["batch_size"], schedule=sup["schedule"],
-                  augment=sup.get("augment", True), generator=generator, progress=progress)
-    t1 = time.perf_counter()
-    if sup["mode"] == "end_to_end":
-        model.set_plastic(False)
-        t_features = 0.0
-        # after every epoch, so that an interrupted run goes on from its last finished epoch
-        epoch_checkpoint = run_dir / "end_to_end.pt" if resume else None
-        history = train_end_to_end(model, train, val, test, desc=f"{name} backprop", checkpoint=epoch_checkpoint,
-                                   checkpoint_key=key, **common)
-        saved = model.state_dict()
-    else:
-        model.requires_grad_(False)
-        model.classifier.requires_grad_(True)
-        flip = bool(sup.get("augment", True))
-        feats, mirrored = cache_split_features(model, train, val, test, mirrored=flip, progress=progress,
-                                               prefix=f"{name} ")
-        _sync(device)
-        t_features = time.perf_counter() - t1
-        head = torch.nn.Sequential(model.dropout, model.classifier)
-        train_set = (feats["train"], train.labels) + ((mirrored,) if flip else ())
-        history = train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
-                                     desc=f"{name} classifier", **common)
-        saved = model.classifier.state_dict()
-        del feats, mirrored
-    t_supervised = time.perf_counter() - t1 - t_features
-    if sup["mode"] == "end_to_end":  # epochs run before an interruption count too
-        t_supervised = sum(record["seconds"] for record in history)
-    save_checkpoint(run_dir / "supervised.pt", {"config_hash": key, "state": saved, "mode": sup["mode"]})
-    (run_dir / "end_to_end.pt").unlink(missing_ok=True)  # superseded by supervised.pt
     result.update(summarize_history(history))
     result.update({
-        "supervised": {"mode": sup["mode"], "epochs": epochs, "batch_size": sup["batch_size"], "lr": sup["lr"],
-                       "schedule": sup["schedule"], "augment": sup.get("augment", True)},
-        "timings_s": {"data": t_data, "unsupervised": unsup_stats["seconds"], "features": t_features,
-                      "supervised": t_supervised, "total": time.perf_counter() - t0},
+        "supervised": {"mode": sup.mode, "epochs": run.epochs, "batch_size": sup.batch_size, "lr": sup.lr,
+                       "schedule": sup.schedule, "augment": sup.augment},
+        "timings_s": {"data": run.timings["data"], "unsupervised": stats["seconds"],
+                      "features": run.timings["features"], "supervised": run.timings["supervised"],
+                      "total": time.perf_counter() - run.t0},
         "epochs": history, "config": preset, "complete": True,
     })
-    write_json(run_dir / "results.json", result)
+    return result
+
+
+def run_preset(preset, *, original: bool = False, notice=print, **options) -> dict:
+    """Train and evaluate one preset (a name, a dict from :func:`hebblib.presets.get_preset` or a
+    :class:`~hebblib.config.PresetConfig`) for one seed: the steps of :class:`Run`, one after the other.
+
+    ``options`` are those of :class:`hebblib.config.RunOptions`: ``seed`` (0), ``root``, ``source``
+    ('auto'), ``device``, ``quick`` (default ``hebblib.is_quick()``: the shipped subset and at most 3
+    classifier epochs), ``limit_train``, ``limit_test``, ``val_size`` (5000), ``split_seed`` (0),
+    ``supervised_epochs`` (the preset's), ``out`` (the runs folder: ``$HEBBLIB_RUNS`` or ``runs/``), ``resume``
+    (False ignores what is there), ``stop_after='unsupervised'`` (stop after writing the phase-1 checkpoint),
+    ``progress``, ``download``, ``deterministic`` (default: on the CPU only; trades cuDNN autotuning for
+    bit-for-bit repeatable GPU runs). Every option and preset value is checked before any data is read.
+    Returns the result record (also written to ``<run>/results.json``); accuracies are in %.
+    """
+    run = plan_run(preset, original=original, **options)
+    prepare_data(run, notice)
+    run_folder(run)
+    done = finished_result(run)
+    if done is not None:
+        return done
+    model = initial_model(run)
+    hebbian_phase(run, model)
+    if run.options.stop_after == "unsupervised":
+        return result_record(run, model)
+    history = train_classifier(run, model)
+    result = result_record(run, model, history)
+    write_json(run.run_dir / "results.json", result)
     return result
 
 

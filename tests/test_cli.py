@@ -50,13 +50,15 @@ def test_cuda_without_a_gpu_exits_2(capsys):
 
 def test_reproduce_falls_back_to_the_subset_with_a_notice_and_resumes(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HEBBLIB_QUICK", "0")  # not quick: the missing full data must trigger the fallback
-    args = ["reproduce", "--preset", "lagani_short", "--data", str(tmp_path / "nothing"), "--no-download",
+    monkeypatch.setenv("HEBBLIB_DATA", str(tmp_path / "nothing"))  # the default root (no --data) falls back
+    args = ["reproduce", "--preset", "lagani_short", "--no-download",
             "--limit-train", "256", "--limit-test", "200", "--epochs", "1", "--out", str(tmp_path / "runs"),
             "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "notice: the full CIFAR-10 was not found" in out and "shipped subset" in out
     assert "published 59.7 %" in out and "measured" in out and "not comparable" in out
+    assert "±" not in out  # one seed: no spread
     assert list((tmp_path / "runs" / "lagani_short").glob("*/seed0/results.json"))
     assert main(args) == 0
     assert "finished earlier; read back" in capsys.readouterr().out

@@ -1,10 +1,21 @@
-"""Presets: names, published numbers, the documented settings, original=True, and that each one trains."""
+"""Presets: names, published numbers, the documented settings, original=True, that each one trains, and that
+every preset resolves to the layer settings recorded before the typed configuration (tests/fixtures)."""
 from __future__ import annotations
+
+import inspect
+import json
+from pathlib import Path
 
 import pytest
 import torch
 
-from hebblib.presets import PRESETS, build_model, get_preset, list_presets, resolve_preset, validate_preset
+from hebblib import layers as hebbian_layers
+from hebblib.presets import (PRESETS, build_model, get_preset, list_presets, preset_config, resolve_preset,
+                             validate_preset)
+
+# Taken before hebblib.config existed: every preset (and its --original form) as get_preset returned it, and
+# the keyword arguments every Hebbian layer of its network (width 0.125) was built with.
+SNAPSHOT = json.loads((Path(__file__).parent / "fixtures" / "presets_resolved.json").read_text())
 
 PUBLISHED = {  # spec nimmo-thesis §4.5 (README), §4.2 (thesis), anchors §2 (SoftHebb)
     "optimal": 76.0, "soft": 79.2, "hard_basic": 74.8, "bcm": 75.3, "temporal": 74.6, "adaptive": 68.5,
@@ -131,11 +142,63 @@ def test_every_preset_trains_one_batch(name):
 
 
 @pytest.mark.parametrize("change, match", [
-    ({"architecture": "vgg"}, "unknown architecture"),
-    ({"data": {"normalization": "whiten"}}, "unknown data normalization"),
-    ({"supervised": {**PRESETS["soft"]["supervised"], "schedule": "cosine"}}, "unknown supervised schedule"),
-    ({"supervised": {**PRESETS["soft"]["supervised"], "epochs": 0}}, "epochs must be an int >= 1"),
+    ({"architecture": "vgg"}, "architecture = 'vgg': valid choices: 'softhebb'"),
+    ({"data": {"normalization": "whiten"}}, "data.normalization = 'whiten': valid choices: 'none'"),
+    ({"supervised": {**PRESETS["soft"]["supervised"], "schedule": "cosine"}},
+     "supervised.schedule = 'cosine': valid choices: 'constant'"),
+    ({"supervised": {**PRESETS["soft"]["supervised"], "epochs": 0}}, "supervised.epochs = 0: must be an int >= 1"),
+    ({"supervised": {"mode": "linear"}}, "supervised.epochs is missing"),
+    ({"surprise": 1}, "preset.surprise = 1: not a preset key"),
 ])
 def test_validation_names_the_bad_value(change, match):
     with pytest.raises(ValueError, match=match):
         resolve_preset(get_preset("soft") | change)
+
+
+def _jsonable(value):
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _record_layer_arguments(monkeypatch) -> list[dict]:
+    """From now on, every Hebbian layer constructed appends its keyword arguments (defaults filled in) to the
+    returned list."""
+    captured = []
+    for cls in (hebbian_layers.HebbianConv2d, hebbian_layers.HebbianLinear):
+        signature, init = inspect.signature(cls.__init__), cls.__init__
+
+        def recording(self, *args, _init=init, _signature=signature, _cls=cls, **kwargs):
+            bound = _signature.bind(self, *args, **kwargs)
+            bound.apply_defaults()
+            captured.append(_jsonable({"type": _cls.__name__, **{k: v for k, v in bound.arguments.items()
+                                                                 if k not in ("self", "generator")}}))
+            _init(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, "__init__", recording)
+    return captured
+
+
+@pytest.mark.parametrize("variant", sorted(SNAPSHOT))
+def test_every_preset_resolves_to_the_snapshot_settings(variant, monkeypatch):
+    name, original = variant.removesuffix("-original"), variant.endswith("-original")
+    expected = SNAPSHOT[variant]
+    assert _jsonable(get_preset(name, original)) == expected["preset"]
+
+    def narrow():
+        preset = get_preset(name, original)
+        preset["model"]["width_factor"] = 0.125
+        build_model(preset)
+
+    def typed():  # the same preset through the typed configuration
+        build_model(preset_config(name, original).changed({"model": {"width_factor": 0.125}}))
+
+    built = _record_layer_arguments(monkeypatch)
+    for build in (narrow, typed):
+        built.clear()
+        build()
+        assert len(built) == len(expected["layers"])
+        for now, before in zip(built, expected["layers"]):
+            assert {k: now.get(k, "<missing>") for k in before} == before, before["name"]

@@ -35,7 +35,17 @@ _FAILED_DOWNLOADS: set[str] = set()
 
 
 class CIFAR10NotFoundError(FileNotFoundError):
-    """The CIFAR-10 files are not under the data root and could not be downloaded."""
+    """The CIFAR-10 files are not under the data root and could not be downloaded.
+
+    ``str(err)`` tells a Python user how to point hebblib at the data (``root=``); ``err.message("cli")`` says
+    the same for the command line (``--data``)."""
+
+    def __init__(self, root: Path, problem: str):
+        self.root, self.problem = Path(root), problem
+        super().__init__(self.message("python"))
+
+    def message(self, via: str = "python") -> str:
+        return _not_found_message(self.root, self.problem, via)
 
 
 def repo_root() -> Path:
@@ -73,7 +83,9 @@ def cifar10_available(root: str | os.PathLike | None = None) -> bool:
     return not missing_cifar10_files(root)
 
 
-def _not_found_message(root: Path, problem: str) -> str:
+def _not_found_message(root: Path, problem: str, via: str = "python") -> str:
+    point = ("--data <folder> on the command line" if via == "cli" else "the argument root=<folder>")
+    subset = ("--source subset (or --quick)" if via == "cli" else "load_cifar(source='subset')")
     return (
         f"CIFAR-10 not found: {problem}.\n"
         f"  searched data root: {root}\n"
@@ -81,9 +93,21 @@ def _not_found_message(root: Path, problem: str) -> str:
         f"  expected files:     data_batch_1 .. data_batch_5, test_batch, batches.meta\n"
         f"How to get it: download the 'CIFAR-10 python version' from {CIFAR10_URL} and unpack it under "
         f"the data root (it creates {CIFAR10_FOLDER}/), or point hebblib at an existing copy with "
-        f"the environment variable {DATA_ENV}=<folder> or the argument root=<folder>. "
-        f"For quick offline runs, load_cifar(source='subset') uses the small subset shipped with hebblib."
+        f"{point} or the environment variable {DATA_ENV}=<folder>. "
+        f"For quick offline runs, {subset} uses the small subset shipped with hebblib."
     )
+
+
+def check_explicit_root(root: str | os.PathLike, download: bool = True) -> None:
+    """A data root the caller named must hold CIFAR-10 (after one download attempt into it when it is an
+    existing folder and ``download``): else :class:`CIFAR10NotFoundError` naming it. A folder that does
+    not exist is never created. (Only the default root falls back to the shipped subset.)"""
+    path = data_root(root).resolve()
+    if cifar10_available(path):
+        return
+    if not path.is_dir():
+        raise CIFAR10NotFoundError(path, "the data folder given does not exist")
+    load_cifar10(True, path, download=download)
 
 
 def _try_download(root: Path, timeout_s: float = 30.0) -> None:
@@ -130,11 +154,9 @@ def load_cifar10(
         _try_download(root_path)
     missing = missing_cifar10_files(root_path)
     if missing:
-        raise CIFAR10NotFoundError(_not_found_message(root_path, "missing " + ", ".join(missing))) from None
+        raise CIFAR10NotFoundError(root_path, "missing " + ", ".join(missing)) from None
     try:
         images, labels = _read_cifar10(str(root_path), bool(train))
     except RuntimeError:  # torchvision: "Dataset not found or corrupted"
-        raise CIFAR10NotFoundError(
-            _not_found_message(root_path, "the files are there but fail torchvision's md5 check")
-        ) from None
+        raise CIFAR10NotFoundError(root_path, "the files are there but fail torchvision's md5 check") from None
     return images.clone(), labels.clone()
