@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: env lab test test-fast bench clean-env
+.PHONY: env lab test test-fast test-browser bench clean-env
 
 env:
 	@bash scripts/ensure_env.sh
@@ -12,13 +12,18 @@ env:
 lab: env
 	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-# Unit tests plus every notebook executed in quick mode on the CPU.
+# Unit tests, every notebook executed in quick mode on the CPU, and the browser tests (tests/browser).
 test: env
 	HEBBLIB_QUICK=1 CUDA_VISIBLE_DEVICES= $(PY) -m pytest
 
-# Unit tests only (no notebooks).
+# Unit tests only (no notebooks, no browser).
 test-fast: env
-	HEBBLIB_QUICK=1 $(PY) -m pytest tests
+	HEBBLIB_QUICK=1 $(PY) -m pytest tests -m "not browser"
+
+# Only the browser tests: every chapter run in JupyterLab in headless Chromium (Debian's chromium package,
+# driven by playwright; no browser download). Screenshots in test-artifacts/browser/.
+test-browser: env
+	HEBBLIB_QUICK=1 CUDA_VISIBLE_DEVICES= $(PY) -m pytest tests/browser -m browser
 
 bench: env
 	$(PY) -m hebblib bench
