@@ -90,22 +90,22 @@ RUN_ALL_JS = "async (path) => {" + FIND_PANEL + """
 # Error outputs of the cells (from the model) and tracebacks shown anywhere in the page (widget outputs too).
 ERRORS_JS = "({path, pattern}) => {" + FIND_PANEL + """
   const panel = findPanel(path);
+  const re = new RegExp(pattern, 'm');
   const found = [];
+  const last = (text) => text.trim().split('\\n').slice(-1)[0].slice(0, 300);
   panel.content.widgets.forEach((c, i) => {
     if (c.model.type !== 'code') return;
     for (const o of c.model.outputs.toJSON()) {
       if (o.output_type === 'error') found.push(`cell ${i + 1}: ${o.ename}: ${o.evalue}`);
+      const text = Array.isArray(o.text) ? o.text.join('') : (o.text || '');
+      if (o.output_type === 'stream' && o.name === 'stderr' && re.test(text)) {
+        found.push(`cell ${i + 1} (stderr): ${last(text)}`);
+      }
     }
+    // what widgets show (an Output widget's outputs are not the cell's)
+    c.node.querySelectorAll('.widget-output .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+      .forEach(el => { if (re.test(el.textContent || '')) found.push(`cell ${i + 1} (widget): ${last(el.textContent)}`); });
   });
-  const re = new RegExp(pattern, 'm');
-  panel.node.querySelectorAll('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    .forEach(el => {
-      const text = el.textContent || '';
-      if (!re.test(text)) return;
-      const cell = el.closest('.jp-Cell');
-      const index = cell ? Array.from(cell.parentNode.children).indexOf(cell) + 1 : '?';
-      found.push(`cell ${index} (stderr): ` + text.trim().split('\\n').slice(-3).join(' | ').slice(0, 400));
-    });
   return [...new Set(found)];
 }"""
 
@@ -233,9 +233,10 @@ class Chapter:
         return self.page.evaluate(ERRORS_JS, {"path": self.path, "pattern": TRACEBACK.pattern})
 
 
-def _label(control) -> str:
+def _label(control, kind: str, number: int) -> str:
     labels = control.locator(".widget-label").all_inner_texts()
-    return (labels[0].strip() if labels else "") or control.evaluate("e => e.className").split()[0]
+    text = labels[0].strip() if labels else ""
+    return f"{kind} '{text}'" if text else f"{kind} {number} (no description)"
 
 
 def _moves(control, kind: str) -> list[tuple[str, callable]]:
@@ -309,7 +310,8 @@ def test_chapter_in_jupyterlab(notebook: Path, lab_server, browser):
         chapter.run_all()
         clock["ran"] = time.monotonic()
         problems += chapter.problems
-        problems += [f"error output: {e}" for e in chapter.errors()]
+        seen_errors = chapter.errors()
+        problems += [f"error output: {e}" for e in seen_errors]
 
         demos = page.evaluate(MARK_DEMOS_JS, notebook.name)
         if not demos:
@@ -335,22 +337,21 @@ def test_chapter_in_jupyterlab(notebook: Path, lab_server, browser):
                 controls = demo.locator(selector)
                 for k in range(controls.count()):
                     control = controls.nth(k)
-                    label = _label(control)
+                    label = _label(control, kind, k + 1)
                     for what, action in _moves(control, kind):
                         busy = chapter.state()["busy"]
                         action()
                         after, outcome = chapter.wait_for_redraw(demo, images, busy)
+                        moved = f"{where}: {label} set to {what}"
                         if not after.startswith("data:image/png"):
-                            problems.append(f"{where}: {kind} '{label}' set to {what}: the figure is gone ({outcome})")
+                            problems.append(f"{moved}: the figure is gone ({outcome})")
                         elif after == images:
-                            problems.append(f"{where}: {kind} '{label}' set to {what}: the figure did not change "
-                                            f"({outcome})")
+                            problems.append(f"{moved}: the figure did not change ({outcome})")
                         elif outcome != "redrawn":
-                            problems.append(f"{where}: {kind} '{label}' set to {what}: {outcome}")
+                            problems.append(f"{moved}: {outcome}")
+                        problems += [f"{moved}: error shown: {e}" for e in chapter.errors() if e not in seen_errors]
                         images = after or images
             demo.screenshot(path=str(ARTIFACTS / f"{name}_demo{suffix}_moved.png"))
-            problems += [f"after moving the controls: error output: {e}" for e in chapter.errors()
-                         if f"error output: {e}" not in problems]
         clock["moved"] = time.monotonic()
         if demos and notebook_node.evaluate(OUTSIDE_IMAGES_JS) != outside:
             problems.append("a figure appeared or changed outside the demo while its controls moved")
