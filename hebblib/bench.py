@@ -131,7 +131,7 @@ def _split_times(model, x, device, repeats: int = 2) -> dict:
 
 def bench(preset: str = "soft", device=None, quick: bool = False, batches: int | None = None,
           batch_size: int | None = None, rounds: int = 3, classifier_epochs: int = 2, seed: int = 0,
-          print_fn=print) -> dict:
+          print_fn=print, precision: str = "auto") -> dict:
     """Run the benchmark; returns the numbers it printed."""
     device = get_device(device)
     seed_everything(seed)

@@ -20,8 +20,9 @@ from tqdm.auto import tqdm
 
 from .dropout import FastDropout
 from .errors import HebbianDivergenceError, check_choice
+from .layers import compute_precision
 from .results import load_checkpoint, save_checkpoint
-from .runtime import flush_denormals
+from .runtime import flush_denormals, resolve_precision
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -49,8 +50,9 @@ FLOAT16_MAX = torch.finfo(torch.float16).max
 
 
 @torch.no_grad()
+@flush_denormals()
 def extract_features(model, data, *, batch_size: int | None = None, flip: bool = False, dtype=torch.float16,
-                     progress: bool = True, desc: str = "features") -> torch.Tensor:
+                     progress: bool = True, desc: str = "features", precision: str = "fp32") -> torch.Tensor:
     """``model.features`` of every image of ``data`` (eval mode, no Hebbian update), on the data's device.
 
     ``flip=True`` mirrors every image first (before normalisation, as the training-time augmentation).
@@ -59,18 +61,23 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
     against float16's range (one host sync per batch): from the first batch beyond it on, the cache is
     bfloat16 (float32's range), the rows already written converted in place, so nothing is computed twice.
     The result's dtype says which; :func:`cache_split_features` passes it on to the next split.
+    ``precision``: the arithmetic of the Hebbian layers' products (:func:`hebblib.runtime.resolve_precision`);
+    subnormal floats count as 0 meanwhile (:func:`hebblib.runtime.flush_denormals`).
     """
+
     if batch_size is None:
         batch_size = FEATURE_BATCH_GPU if data.device.type == "cuda" else FEATURE_BATCH_CPU
     model.eval()
     n, device = len(data), data.device
+    compute_dtype = resolve_precision(precision, device).dtype
     out = torch.empty(n, model.num_features, dtype=dtype, device=device)
     finite = torch.ones((), dtype=torch.bool, device=device)
     for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
         index = slice(start, min(start + batch_size, n))
         mirror = torch.ones(index.stop - start, dtype=torch.bool, device=device) if flip else None
         x, _ = data.get(index, mirror)
-        feats = model.features(x)
+        with compute_precision(model, compute_dtype):
+            feats = model.features(x)
         finite &= torch.isfinite(feats).all()
         if out.dtype == torch.float16 and bool(feats.abs().amax() > FLOAT16_MAX):
             warnings.warn(f"{desc}: features exceed the float16 range; caching them as bfloat16 instead")
@@ -83,17 +90,18 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
 
 
 def cache_split_features(model, train, val, test, *, dtype=torch.float16, mirrored: bool = False,
-                         progress: bool = True, prefix: str = "") -> tuple[dict, torch.Tensor | None]:
+                         progress: bool = True, prefix: str = "", precision: str = "fp32") -> tuple[dict, torch.Tensor | None]:
     """:func:`extract_features` of the three splits (``{"train", "val", "test"}``), and of the mirrored
     training images when ``mirrored``. Each split starts in the dtype the previous one ended in, so once a
     split's features exceeded float16 the rest are bfloat16 from their first batch. Progress bars and
-    warnings are named ``f"{prefix}{split} features"``."""
+    warnings are named ``f"{prefix}{split} features"``. ``precision``: see :func:`extract_features`."""
     feats = {}
     for name, data in (("train", train), ("val", val), ("test", test)):
-        feats[name] = extract_features(model, data, dtype=dtype, progress=progress, desc=f"{prefix}{name} features")
+        feats[name] = extract_features(model, data, dtype=dtype, progress=progress, desc=f"{prefix}{name} features",
+                                       precision=precision)
         dtype = feats[name].dtype
     flipped = (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
-                                desc=f"{prefix}mirrored features") if mirrored else None)
+                                desc=f"{prefix}mirrored features", precision=precision) if mirrored else None)
     return feats, flipped
 
 
@@ -116,6 +124,7 @@ def _correct_on_features(head, features, labels, batch_size: int = 4096) -> torc
     return correct
 
 
+@flush_denormals()
 def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                        schedule: str = "nimmo_step", augment: bool = True, generator=None,
                        progress: bool = True, desc: str = "classifier") -> list[dict]:

@@ -11,6 +11,7 @@ import sys
 
 from .presets import PRESETS, change_preset, get_preset, list_presets
 from .results import default_out, format_accuracy
+from .runtime import PRECISIONS
 
 MEASURES = (("max_test_acc", "max over epochs (the README's measure)"),
             ("final_test_acc", "final epoch"),
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="full CIFAR-10, the shipped subset, or auto (full when present, else the subset)")
     rep.add_argument("--quick", action="store_true", help="the shipped subset and at most 3 classifier epochs")
     rep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    rep.add_argument("--precision", choices=PRECISIONS, default=None,
+                     help="arithmetic of the Hebbian phase and the features: bf16, fp32, or auto (bf16 where the "
+                          "hardware is fast at it: AMX CPUs, CUDA GPUs with bf16); default: the preset's (auto)")
     rep.add_argument("--original", action="store_true",
                      help="the original code's behaviour where it produced the published number")
     rep.add_argument("--change", metavar="JSON", type=_json_dict, default=None,
@@ -63,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                                               "and per layer, with FLOPs and the fraction of peak")
     bench.add_argument("--preset", default="soft", help="a name from `list-presets` (default soft)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    bench.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="the precision of the default path (default auto); the bench also runs fp32 and bf16")
     bench.add_argument("--quick", action="store_true", help="few batches on the shipped subset")
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
@@ -102,7 +108,8 @@ def cmd_bench(args) -> int:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
     try:
-        bench(args.preset, device=args.device, quick=args.quick, batches=args.batches, rounds=args.rounds)
+        bench(args.preset, device=args.device, quick=args.quick, batches=args.batches, rounds=args.rounds,
+              precision=args.precision)
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))
     return 0
@@ -140,7 +147,7 @@ def cmd_reproduce(args) -> int:
                             source=args.source, device=args.device, quick=args.quick or None, out=args.out,
                             limit_train=args.limit_train, limit_test=args.limit_test,
                             supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, precision=args.precision)
     except CIFAR10NotFoundError as err:
         return _error(err.message("cli"))
     except FileNotFoundError as err:

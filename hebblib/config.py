@@ -319,7 +319,6 @@ def check_layer_settings(merged: dict, sources: dict[str, dict]) -> None:
     """Check the rule and competition of one layer's *merged* settings (names, option names, option values)
     and its surround. ``sources`` maps each level's path (``'hebbian'``, ``'layers[1]'``) to what that level
     set, so an error names the level the bad option came from."""
-    from .errors import check_options
     from .surround import SurroundModulation
 
     def origin(*keys):
@@ -346,11 +345,12 @@ def check_layer_settings(merged: dict, sources: dict[str, dict]) -> None:
             raise config_error(origin(kind) if isinstance(spec, str) else origin(kind, "name"), name,
                                f"unknown {kind}; valid choices: {_listed(sorted(registry))}")
         options = {k: v for k, v in spec.items() if k != "name"} if isinstance(spec, Mapping) else {}
+        params = inspect.signature(registry[name]).parameters.values()
+        valid = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         for key, value in options.items():
-            try:
-                check_options(f"{kind} {name!r}", registry[name], {key: value})
-            except ValueError as err:
-                raise config_error(origin(kind, key), value, str(err)) from None
+            if key not in valid:
+                raise config_error(origin(kind, key), value, f"unknown option {key!r} for {kind} {name!r}; valid "
+                                   f"options: {_listed(valid) or 'none'}")
         try:
             registry[name](**options)
         except (TypeError, ValueError) as err:
@@ -412,22 +412,28 @@ class DataConfig(_Section):
 class HebbianPhaseConfig(_Section):
     """Phase 1, unsupervised: ``epochs`` over the training images at ``batch_size``, random flips with
     ``augment``, all layers at once (or one after the other with ``layerwise``), the first
-    ``warmup_batches`` updates discarded."""
+    ``warmup_batches`` updates discarded; ``precision``, the arithmetic of the layers' products in this phase
+    and in the feature extraction (one of :data:`hebblib.runtime.PRECISIONS`; ``auto``: bf16 where the
+    hardware is fast at it, :func:`hebblib.runtime.resolve_precision`)."""
 
     epochs: int = 1
     batch_size: int = 64
     augment: bool = True
     layerwise: bool = False
     warmup_batches: int = 0
+    precision: str = "auto"
     SECTION = "unsupervised"
     REQUIRED = ("epochs", "batch_size")
 
     def validate(self):
+        from .runtime import PRECISIONS
+
         _number("unsupervised.epochs", self.epochs, minimum=0, integer=True)
         _number("unsupervised.batch_size", self.batch_size, minimum=1, integer=True)
         _flag("unsupervised.augment", self.augment)
         _flag("unsupervised.layerwise", self.layerwise)
         _number("unsupervised.warmup_batches", self.warmup_batches, minimum=0, integer=True)
+        _choice("unsupervised.precision", self.precision, PRECISIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -664,9 +670,10 @@ def _leaf_paths(settings: Mapping, prefix=()):
             yield prefix + (key,)
 
 
-def _sets(settings, path) -> bool:
+def _sets(settings, path, shared=None) -> bool:
     """Whether ``settings`` sets (and so overrides) the leaf ``path``: the leaf itself, or a value on the way
-    that replaces everything under it (a bare name such as ``"rule": "oja"``)."""
+    that replaces everything under it (a bare name such as ``"rule": "oja"``). A dict of options without a
+    ``name`` under a shared bare name (``shared``, a string) keeps that name: it does not override it."""
     value = settings
     for i, key in enumerate(path):
         if not isinstance(value, Mapping) or key not in value:
@@ -674,7 +681,7 @@ def _sets(settings, path) -> bool:
         value = value[key]
         if i < len(path) - 1 and not isinstance(value, Mapping):
             return True
-    return True
+    return not (isinstance(shared, str) and isinstance(value, Mapping) and "name" not in value)
 
 
 def check_change_applies(preset: dict, change: dict) -> None:
@@ -684,23 +691,23 @@ def check_change_applies(preset: dict, change: dict) -> None:
     changed_layers = change.get("layers") if isinstance(change.get("layers"), (list, tuple)) else []
     layers = preset.get("layers") or []
     for path in _leaf_paths(shared):
+        value = shared
+        for key in path:
+            value = value[key]
         hidden = []
         for i, layer in enumerate(layers):
             mine = changed_layers[i] if i < len(changed_layers) and isinstance(changed_layers[i], Mapping) else {}
-            if _sets(layer, path) and not _sets(mine, path):
+            if _sets(layer, path, value) and not _sets(mine, path):
                 hidden.append(f"layers[{i}].{'.'.join(path)}")
             for role, sub in (layer.get("sublayers") or {}).items():
                 own = (mine.get("sublayers") or {}).get(role) or {}
-                if _sets(sub, path) and not _sets(own, path):
+                if _sets(sub, path, value) and not _sets(own, path):
                     hidden.append(f"layers[{i}].sublayers.{role}.{'.'.join(path)}")
         if hidden:
-            value = shared
-            for key in path:
-                value = value[key]
             nested = value
             for key in reversed(path):
                 nested = {key: nested}
-            example = json.dumps({"layers": [nested if _sets(layer, path) else {} for layer in layers]})
+            example = json.dumps({"layers": [nested if _sets(layer, path, value) else {} for layer in layers]})
             raise config_error(f"hebbian.{'.'.join(path)}", value,
                                f"not used: {', '.join(hidden)} set their own, and a layer's setting wins over "
                                f"hebbian (hebblib.config: precedence); change those instead, e.g. {example}")
@@ -708,7 +715,10 @@ def check_change_applies(preset: dict, change: dict) -> None:
         if not isinstance(layer_change, Mapping) or i >= len(layers):
             continue
         for path in _leaf_paths({k: v for k, v in layer_change.items() if k != "sublayers"}):
-            roles = [role for role, sub in (layers[i].get("sublayers") or {}).items() if _sets(sub, path)
+            value = layer_change
+            for key in path:
+                value = value[key]
+            roles = [role for role, sub in (layers[i].get("sublayers") or {}).items() if _sets(sub, path, value)
                      and not _sets(((layer_change.get("sublayers") or {}).get(role) or {}), path)]
             if roles:
                 raise config_error(f"layers[{i}].{'.'.join(path)}", "...",

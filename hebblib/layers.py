@@ -26,7 +26,8 @@ from .errors import HebbianDivergenceError, check_choice, check_number, check_po
 from .presynaptic import check_presynaptic, presynaptic_weights
 from .surrogate import surrogate_update
 from .surround import SurroundModulation
-from .update import UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, normalize_update
+from .update import (UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, hebbian_term_from_patches,
+                     low_precision_kernel, normalize_update, unfold_patches, weight_matrix)
 from .weights import filter_norms, init_weight, lebesgue_transform, normalize_filters, pruning_mask
 
 ACTIVATIONS = ("dot", "cosine", "cosine_per_tap")
@@ -73,6 +74,15 @@ class _Context:
 
 class _HebbianBase(nn.Module):
     """Shared machinery of the Hebbian layers; see the module docstring."""
+
+    # The dtype of the layer's two large products (the forward convolution and the Hebbian term). float32:
+    # the exact engine. bfloat16 (set by :func:`compute_precision`, the ``precision`` setting of a run):
+    # both products take bf16 operands and accumulate in fp32, while the weights, ΔW and its decay term,
+    # the competition and the rule stay fp32. Grouped layers and the surrogate update always compute in fp32.
+    compute_dtype = torch.float32
+    # How the bf16 products are formed: None picks per layer (update.low_precision_kernel), or force
+    # 'matmul' (explicit patches, shared by the forward and the update) or 'conv' (the library's convolutions)
+    low_precision_kernel = None
 
     def _setup(self, out_channels, in_per_group, kernel_size, *, rule, competition, activation,
                competition_over, lr, lr_schedule, radius_power, update_norm, surround, presynaptic,
@@ -156,25 +166,56 @@ class _HebbianBase(nn.Module):
             w = presynaptic_weights(w, self.presynaptic["kind"], self.presynaptic["dim"])
         return w
 
-    def _activation(self, x_padded, weight):
+    def _activation(self, x_padded, weight, patches=None):
         w = lebesgue_transform(weight, self.lebesgue_p)
         if self.activation == "dot":
-            return self._conv(x_padded, w)
+            return self._conv(x_padded, w, patches)
         if self.activation == "cosine":  # true cosine: normalise the whole filter
             w = normalize_filters(w)
         else:  # 'cosine_per_tap', as the original code: normalise over input channels at each tap
             w = F.normalize(w, p=2, dim=1)
-        return self._conv(x_padded, w) / self._patch_norms(x_padded, w.shape[0])
+        return self._conv(x_padded, w, patches) / self._patch_norms(x_padded, w.shape[0])
 
     def _patch_norms(self, x_padded, out_channels):
         """‖x_patch‖ at every output position (per group), by convolving x² with a kernel of ones."""
         groups = self.groups
+        if self._low_precision_kernel(x_padded) is not None:  # groups == 1: sum over channels first (cheaper)
+            ones = x_padded.new_ones(1, 1, *self.kernel_size)
+            sq = F.conv2d((x_padded * x_padded).sum(1, keepdim=True), ones, stride=self.stride,
+                          dilation=self.dilation)
+            return (sq + 1e-8).sqrt()
         ones = x_padded.new_ones(groups, x_padded.shape[1] // groups, *self.kernel_size)
         sq = F.conv2d(x_padded * x_padded, ones, stride=self.stride, dilation=self.dilation, groups=groups)
         norms = (sq + 1e-8).sqrt()
         return norms.repeat_interleave(out_channels // groups, dim=1) if groups > 1 else norms
 
-    def _conv(self, x_padded, weight):
+    def _low_precision_kernel(self, x_padded):
+        """'matmul' or 'conv' where this layer's products run in ``compute_dtype`` (bf16), None for fp32."""
+        if (self.compute_dtype == torch.float32 or self.groups != 1 or self.update_via != "direct"
+                or x_padded.dtype != torch.float32):
+            return None
+        if self.low_precision_kernel is not None:
+            return self.low_precision_kernel
+        return low_precision_kernel(x_padded.device.type, self._weight4d()[0].numel())
+
+    def _patches(self, x_padded):
+        """The input patches in ``compute_dtype`` (N, H', W', kh·kw·C) when the layer forms its bf16 products
+        as matrix products, else None."""
+        if self._low_precision_kernel(x_padded) != "matmul":
+            return None
+        return unfold_patches(x_padded.to(self.compute_dtype, memory_format=torch.channels_last),
+                              self.kernel_size, self.stride, self.dilation)
+
+    def _conv(self, x_padded, weight, patches=None):
+        if patches is not None:  # bf16 (N·H'·W', K) @ (K, out) with fp32 accumulation: u in channels-last
+            n, h, w_, k = patches.shape
+            u = patches.view(-1, k) @ weight_matrix(weight).to(patches.dtype).t()
+            return u.float().view(n, h, w_, -1).permute(0, 3, 1, 2)
+        if self._low_precision_kernel(x_padded) == "conv":  # bf16 convolution, channels-last (oneDNN, cuDNN)
+            cl, dtype = torch.channels_last, self.compute_dtype
+            u = F.conv2d(x_padded.to(dtype, memory_format=cl), weight.to(dtype, memory_format=cl),
+                         stride=self.stride, dilation=self.dilation)
+            return u.float()
         if x_padded.device.type == "cpu" and self.groups == 1 and weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN:
             # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3),
             # copies included; the result goes back to the usual layout
@@ -186,12 +227,13 @@ class _HebbianBase(nn.Module):
 
     def _forward4d(self, x_padded):
         weight = self.effective_weight()
-        u = self._activation(x_padded, weight)
+        patches = self._patches(x_padded)
+        u = self._activation(x_padded, weight, patches)
         if self.surround is not None:
             u = self.surround(u)
         if self.training and self.plastic:
             with torch.no_grad():
-                self._accumulate_update(x_padded.detach(), u.detach(), weight.detach())
+                self._accumulate_update(x_padded.detach(), u.detach(), weight.detach(), patches)
         return u
 
     # ----- the update ------------------------------------------------------------------------
@@ -214,7 +256,7 @@ class _HebbianBase(nn.Module):
                     lambda t: t.transpose(1, 2).reshape(n, c, *t.shape[3:]))
         return (lambda t: t), (lambda t: t)
 
-    def _accumulate_update(self, x_padded, u, weight):
+    def _accumulate_update(self, x_padded, u, weight, patches=None):
         arrange, restore = self._arrangement(u)
         arranged = arrange(u)
         self.competition.check(arranged.shape[1])
@@ -227,6 +269,12 @@ class _HebbianBase(nn.Module):
             r, s = self.rule(y, u)
             if r.shape[-2:] != u.shape[-2:]:
                 delta = hebbian_term_broadcast(x_padded, r, weight.shape)
+            elif patches is not None:  # bf16 operands, fp32 accumulation: one matrix product
+                delta = hebbian_term_from_patches(patches, r, weight.shape)
+            elif self._low_precision_kernel(x_padded) == "conv":
+                dtype, cl = self.compute_dtype, torch.channels_last
+                delta = hebbian_term(x_padded.to(dtype, memory_format=cl), r.to(dtype, memory_format=cl),
+                                     weight.shape, self.stride, self.dilation, self.groups).float()
             else:
                 delta = hebbian_term(x_padded, r, weight.shape, self.stride, self.dilation, self.groups)
             decay = self.rule.decay(y, u, s, weight)
@@ -470,3 +518,37 @@ class HebbianLinear(_HebbianBase):
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, " + self._common_repr()
+
+
+def hebbian_modules(model: nn.Module) -> list:
+    """Every Hebbian layer in ``model`` (itself included)."""
+    return [m for m in model.modules() if isinstance(m, _HebbianBase)]
+
+
+class compute_precision:  # noqa: N801 - used as a context manager, like torch.no_grad
+    """Run the Hebbian layers of ``model`` with their large products in ``dtype`` (``torch.bfloat16`` or
+    ``torch.float32``) for the duration of a ``with`` block, then restore each layer's setting:
+
+        with compute_precision(model, torch.bfloat16):
+            model.features(x)
+
+    The weights and ``delta_w`` stay float32 (see ``_HebbianBase.compute_dtype``)."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        if dtype not in (torch.float32, torch.bfloat16):
+            raise ValueError(f"compute dtype must be torch.float32 or torch.bfloat16, got {dtype!r}")
+        self.layers, self.dtype, self.saved = hebbian_modules(model), dtype, None
+
+    def __enter__(self):
+        self.saved = [layer.__dict__.get("compute_dtype") for layer in self.layers]
+        for layer in self.layers:
+            layer.compute_dtype = self.dtype
+        return self
+
+    def __exit__(self, *exc):
+        for layer, saved in zip(self.layers, self.saved):
+            if saved is None:
+                layer.__dict__.pop("compute_dtype", None)  # back to the class default (float32)
+            else:
+                layer.compute_dtype = saved
+        return False

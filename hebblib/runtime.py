@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import dataclasses
 import os
+import platform
 import random
+import threading
 
 import numpy as np
 import torch
+
+from .errors import check_choice
 
 QUICK_ENV = "HEBBLIB_QUICK"
 
@@ -69,15 +75,226 @@ def single_thread():
         torch.set_num_threads(before)
 
 
+# ----- subnormal floats ------------------------------------------------------------------------------
+# ``torch.set_flush_denormal`` sets the floating-point control register of the calling thread only. Torch's
+# intra-op worker threads (OpenMP) copy it when they are created and never again, so the call alone leaves
+# half the work of a 2-thread CPU on the slow subnormal path (or flushed long after it was switched off).
+# ``flush_denormals`` therefore sets it on every intra-op thread, through the OpenMP runtime torch uses.
+_SUBNORMAL = 1e-40  # below float32's smallest normal number, 1.18e-38
+_flush_lock = threading.Lock()
+_flush_depth = 0  # nesting depth of flush_denormals: only the outermost one restores the caller's state
+_flush_restore = False  # the caller's state, read when the outermost flush_denormals began
+_OMP_BODY = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+_omp_cache: list = []
+
+
+def _openmp_runtime():
+    """The OpenMP runtime of torch's intra-op threads, as a ctypes library with ``GOMP_parallel`` (libgomp,
+    and LLVM's and Intel's runtimes, which export it too), or None where none is found (other parallel
+    backends; platforms without ``/proc/self/maps``)."""
+    if _omp_cache:
+        return _omp_cache[0]
+    runtime = None
+    try:
+        if "OpenMP" in torch.__config__.parallel_info():
+            with open("/proc/self/maps") as maps:
+                paths = sorted({line.split()[-1] for line in maps if line.rstrip().endswith(".so")
+                                or ".so." in line.rsplit("/", 1)[-1]})
+            for path in paths:
+                name = os.path.basename(path)
+                if any(tag in name for tag in ("gomp", "libomp", "iomp5")):
+                    library = ctypes.CDLL(path, mode=getattr(os, "RTLD_NOLOAD", 0))
+                    if hasattr(library, "GOMP_parallel"):
+                        library.GOMP_parallel.argtypes = [_OMP_BODY, ctypes.c_void_p, ctypes.c_uint, ctypes.c_uint]
+                        library.GOMP_parallel.restype = None
+                        runtime = library
+                        break
+    except OSError:
+        runtime = None
+    _omp_cache.append(runtime)
+    return runtime
+
+
+def on_every_thread(fn) -> tuple[list, bool]:
+    """``(results, covered)``: ``fn()`` called on this thread and on each of torch's intra-op threads.
+    ``covered`` is False where the worker threads could not be reached (then only this thread ran it)."""
+    results = [fn()]
+    threads = torch.get_num_threads()
+    if threads <= 1:
+        return results, True
+    runtime = _openmp_runtime()
+    if runtime is None:
+        return results, False
+    errors = []
+
+    def body(_):
+        try:
+            results.append(fn())
+        except BaseException as err:  # noqa: BLE001 - an exception cannot cross the C callback
+            errors.append(err)
+
+    runtime.GOMP_parallel(_OMP_BODY(body), None, threads, 0)
+    if errors:
+        raise errors[0]
+    return results, True
+
+
+def _this_thread_flushes() -> bool:
+    # float32 arithmetic in this thread: under flush-to-zero the subnormal input (and result) reads as 0
+    return bool(np.float32(_SUBNORMAL) * np.float32(1.0) == 0)
+
+
+def denormals_flushed() -> bool:
+    """True when subnormal floats count as 0 on this thread and on every intra-op thread of torch."""
+    states, covered = on_every_thread(_this_thread_flushes)
+    return covered and all(states)
+
+
+def set_flush_denormal_everywhere(enabled: bool) -> bool:
+    """``torch.set_flush_denormal(enabled)`` on this thread and every intra-op thread; True if supported."""
+    supported, _ = on_every_thread(lambda: torch.set_flush_denormal(bool(enabled)))
+    return all(supported)
+
+
 @contextlib.contextmanager
 def flush_denormals():
-    """Treat subnormal floats (|x| < 1.2e-38) as 0 on the CPU for the duration (off again afterwards:
-    PyTorch's default). Backprop through a softmax with a wide logit gap makes the gradients of the
-    losing classes subnormal; on the CPU every operation on them is microcoded, and the end-to-end
-    `backprop` preset trained 3-4x slower from its second epoch on. Values that small change nothing
-    a float32 network can resolve."""
-    supported = torch.set_flush_denormal(True)
+    """Treat subnormal floats (|x| < 1.2e-38) as 0 on the CPU for the duration, on every thread, then
+    restore the caller's state (that of the calling thread when the outermost ``flush_denormals`` began;
+    nested uses restore nothing). Usable as a decorator. Yields whether the CPU supports it.
+
+    Why: on the CPU every operation on a subnormal is microcoded, tens of times slower. The soft
+    winner-take-all's factors underflow (the update of SoftHebb's first batches ran 4-8x slower), and so
+    do backprop's gradients through a softmax with a wide logit gap (the end-to-end ``backprop`` preset
+    trained 3-4x slower from its second epoch on). Values that small change nothing a float32 network can
+    resolve. PyTorch has no getter for the state, so it is read by a float32 probe."""
+    global _flush_depth, _flush_restore
+    with _flush_lock:
+        if _flush_depth == 0:
+            _flush_restore = _this_thread_flushes()
+        _flush_depth += 1
+        try:
+            supported = set_flush_denormal_everywhere(True)
+        except BaseException:
+            _flush_depth -= 1
+            raise
     try:
         yield supported
     finally:
-        torch.set_flush_denormal(False)
+        with _flush_lock:
+            _flush_depth -= 1
+            if _flush_depth == 0:
+                set_flush_denormal_everywhere(_flush_restore)
+
+
+def denormals_flushable() -> bool:
+    """Whether :func:`flush_denormals` takes effect here: on this CPU, and on every intra-op thread."""
+    with flush_denormals():
+        return denormals_flushed()
+
+
+# ----- precision ------------------------------------------------------------------------------------------
+PRECISIONS = ("auto", "fp32", "bf16")
+PRECISION_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+# oneDNN's instruction-set levels, lowest first (ONEDNN_MAX_CPU_ISA caps what it uses); aliases included
+_ONEDNN_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI",
+                "AVX512_CORE_BF16", "AVX10_1_512", "AVX512_CORE_FP16", "AVX10_1_512_AMX", "AVX512_CORE_AMX",
+                "AVX10_1_512_AMX_FP16", "AVX512_CORE_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2")
+_AMX_LEVEL = _ONEDNN_ISAS.index("AVX10_1_512_AMX")
+
+
+def cpu_flags() -> frozenset:
+    """The CPU's feature flags as the kernel reports them (``/proc/cpuinfo``; empty where unreadable)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith(("flags", "Features")):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def onednn_isa_cap() -> str | None:
+    """The instruction-set cap set through ``ONEDNN_MAX_CPU_ISA`` (or ``DNNL_MAX_CPU_ISA``), upper case."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return cap.strip().upper() if cap else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    """What a run computes in: ``requested`` (fp32, bf16 or auto), ``name`` (fp32 or bf16) and ``reason``."""
+
+    requested: str
+    name: str
+    reason: str
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return PRECISION_DTYPES[self.name]
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def check_precision(precision) -> str:
+    """``precision`` if it is one of :data:`PRECISIONS`, else one clear error listing them."""
+    check_choice("precision", precision, PRECISIONS)
+    return precision
+
+
+def fast_bf16(device=None, *, flags=None, cuda_bf16: bool | None = None, isa_cap: str | None = None) -> tuple:
+    """``(fast, why)``: whether ``device`` computes bf16 matrix products natively and much faster than fp32.
+
+    CPU: AMX-BF16 (``amx_bf16`` with ``amx_tile``; Intel Sapphire Rapids and later), measured 4-6x the fp32
+    matrix product on 2 cores. ``avx512_bf16`` alone (Cooper Lake, AMD Zen 4) is not counted: with oneDNN
+    capped there (``ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16``) bf16 products and convolutions ran slower than fp32
+    on the same machine (docs/performance.md). An ``ONEDNN_MAX_CPU_ISA`` below AMX counts as no AMX.
+    CUDA: ``torch.cuda.is_bf16_supported`` without emulation (compute capability 8.0 and later).
+    ``flags``, ``cuda_bf16`` and ``isa_cap`` replace what is read from the machine (for tests)."""
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if device.type == "cuda":
+        if cuda_bf16 is None:
+            try:
+                cuda_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
+            except TypeError:  # older torch: no emulation argument
+                cuda_bf16 = torch.cuda.is_bf16_supported()
+        name = torch.cuda.get_device_name(device) if torch.cuda.is_available() else "the CUDA device"
+        return (True, f"{name} computes bf16 natively") if cuda_bf16 else (
+            False, f"{name} has no native bf16 (compute capability below 8.0)")
+    if device.type != "cpu":
+        return False, f"no bf16 fast path on {device.type}"
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    cap = onednn_isa_cap() if isa_cap is None else (isa_cap.upper() or None)
+    if "amx_bf16" in flags and "amx_tile" in flags:
+        if cap and cap != "ALL" and cap in _ONEDNN_ISAS and _ONEDNN_ISAS.index(cap) < _AMX_LEVEL:
+            return False, f"the CPU has AMX-BF16 but ONEDNN_MAX_CPU_ISA={cap} keeps oneDNN from using it"
+        return True, "the CPU has AMX-BF16 (amx_bf16, amx_tile)"
+    if "avx512_bf16" in flags:
+        return False, ("the CPU has avx512_bf16 but no AMX: bf16 measured no faster than fp32 there "
+                       "(docs/performance.md)")
+    return False, "the CPU has no bf16 arithmetic (no amx_bf16 or avx512_bf16 flag)"
+
+
+def resolve_precision(precision: str = "auto", device=None, **detect) -> Precision:
+    """The precision a run uses. ``auto``: bf16 where :func:`fast_bf16` finds the hardware fast at it, else
+    fp32; ``fp32``/``bf16``: as asked (bf16 where it is slow is allowed and said so). ``detect``: see
+    :func:`fast_bf16`."""
+    check_precision(precision)
+    fast, why = fast_bf16(device, **detect)
+    if precision == "auto":
+        return Precision("auto", "bf16" if fast else "fp32", why)
+    if precision == "bf16" and not fast:
+        return Precision("bf16", "bf16", f"asked for; slow here: {why}")
+    return Precision(precision, precision, "asked for")

@@ -41,7 +41,9 @@ from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
 from .results import (config_hash, default_out, group_dir, load_checkpoint, read_json, save_checkpoint,
                       summarize_history, summarize_runs, write_json)
-from .runtime import describe_device, get_device, is_quick, seed_everything
+from .layers import compute_precision
+from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
+                      resolve_precision, seed_everything)
 
 QUICK_SUPERVISED_EPOCHS = 3
 CUDA_CHECK_EVERY = 50  # updates between NaN/explosion checks on the GPU (each check is a host sync)
@@ -59,9 +61,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+@flush_denormals()
 def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment: bool = True,
                   layerwise: bool = False, warmup_batches: int = 0, generator: torch.Generator | None = None,
-                  check_every: int | None = None, progress: bool = True, label: str = "hebbian") -> dict:
+                  check_every: int | None = None, progress: bool = True, label: str = "hebbian",
+                  precision: str = "fp32") -> dict:
     """Phase 1: ``epochs`` unsupervised epochs over ``data`` (a ``DeviceDataset``; labels unused).
 
     Per batch: ``model.features(x)`` in training mode, then ``model.apply_updates()`` (all layers at once).
@@ -70,10 +74,13 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     thresholds still adapt). Divergence (NaN or |W| above a layer's ``explode_threshold``) raises
     :class:`HebbianDivergenceError` naming ``label``, the layer, the epoch and the batch; the weights are
     checked every ``check_every`` updates (default 1 on the CPU, 50 on CUDA, so the loop never waits on the
-    GPU in between). Returns ``images``, ``seconds``, ``images_per_s``.
+    GPU in between). ``precision``: the arithmetic of the layers' products (``'fp32'``, ``'bf16'`` or
+    ``'auto'``, :func:`hebblib.runtime.resolve_precision`); subnormal floats count as 0 meanwhile
+    (:func:`hebblib.runtime.flush_denormals`). Returns ``images``, ``seconds``, ``images_per_s``.
     """
     layers = model.hebbian_layers()
     device = next(model.parameters()).device
+    dtype = resolve_precision(precision, device).dtype
     if not layers or epochs == 0:
         return {"images": 0, "seconds": 0.0, "images_per_s": None}
     check_every = check_every or (CUDA_CHECK_EVERY if device.type == "cuda" else 1)
@@ -94,7 +101,7 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
                                                 leave=False)):
                     where = (f"{'layer ' + names[0] + ', ' if layerwise else ''}epoch {epoch + 1}, "
                              f"batch {b + 1}/{n_batches}")
-                    with torch.no_grad():
+                    with torch.no_grad(), compute_precision(model, dtype):
                         model.features(x, upto=upto)
                     if step < warmup_batches:
                         for layer in layers.values():
@@ -233,6 +240,7 @@ class Run:
     unsupervised: dict | None = None
     resumed: bool = False
     timings: dict = dataclasses.field(default_factory=dict)
+    precision: Precision | None = None  # the Hebbian phase's and features' arithmetic, resolved in run_folder
 
     @property
     def seed(self) -> int:
@@ -288,6 +296,11 @@ def run_folder(run: Run) -> Path:
     ``run.key``, the hash a checkpoint or result must carry to be reused."""
     recipe = {k: run.preset[k] for k in RECIPE_KEYS}
     quick, epochs = run.options.quick, run.epochs
+    # the precision the run computes in (run option, else the preset's unsupervised.precision): a bf16 run has
+    # its own folder; fp32 hashes as before the setting existed, so earlier fp32 runs are found again
+    run.precision = resolve_precision(run.options.precision or run.config.unsupervised.precision, run.device)
+    if run.precision.name != "fp32":
+        recipe["precision"] = run.precision.name
     run.key = config_hash({"recipe": recipe, "seed": run.seed, "data": run.data_info, "epochs": epochs,
                            "quick": quick})
     group = group_dir(run.options.out or default_out(), variant_name(run.preset), run.source,
@@ -330,7 +343,7 @@ def hebbian_phase(run: Run, model) -> dict:
         stats = train_hebbian(model, run.train, epochs=unsup.epochs, batch_size=unsup.batch_size,
                               augment=unsup.augment, layerwise=unsup.layerwise, warmup_batches=unsup.warmup_batches,
                               generator=stream_generator(run.seed, "hebbian"), progress=run.options.progress,
-                              label=run.label)
+                              label=run.label, precision=run.precision.name)
         save_checkpoint(run.run_dir / "unsupervised.pt", {"config_hash": run.key, "model": model.state_dict(),
                                                          "stats": stats})
     else:
@@ -346,7 +359,8 @@ def split_features(run: Run, model) -> tuple:
     model.requires_grad_(False)
     model.classifier.requires_grad_(True)
     features = cache_split_features(model, run.train, run.val, run.test, mirrored=run.config.supervised.augment,
-                                    progress=run.options.progress, prefix=f"{run.name} ")
+                                    progress=run.options.progress, prefix=f"{run.name} ",
+                                    precision=run.precision.name)
     _sync(run.device)
     run.timings["features"] = time.perf_counter() - t1
     return features
@@ -426,6 +440,7 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
         "unsupervised": {**stats, "epochs": unsup.epochs, "batch_size": unsup.batch_size,
                          "resumed_from_checkpoint": run.resumed},
         "layers_used": layer_settings(model),
+        "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable()},
         "config_hash": run.key, "run_dir": str(run.run_dir), "complete": False,
     }
     if history is None:

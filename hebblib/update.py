@@ -43,6 +43,49 @@ def unfold_hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1
     return torch.einsum("nol,nkl->ok", r_flat, patches).view(weight_shape)
 
 
+# ----- bf16 products ---------------------------------------------------------------------------------
+# A CPU with AMX multiplies bf16 matrices 4-6x faster than fp32 ones, but its bf16 convolutions gain less, and
+# the weight gradient of a convolution least (2x). With explicit patches, the forward convolution and the
+# Hebbian term become two plain matrix products that share one copy of the input's patches:
+#     u  = P · Wᵀ        P: (N·H'·W', kh·kw·C) patches, W: (out, kh·kw·C)
+#     H  = Rᵀ · P        R: (N·H'·W', out) the rule's Hebbian factor, channels last
+# From this fan-in (in_channels·kh·kw) up the CPU forms its bf16 products that way (measured per layer of
+# SoftHebb's network by ``python -m hebblib bench``; below it the convolution kernels win).
+MATMUL_MIN_FAN_IN = 256
+
+
+def low_precision_kernel(device_type: str, fan_in: int) -> str:
+    """How a layer forms its bf16 products: ``'matmul'`` (explicit patches; the CPU from
+    :data:`MATMUL_MIN_FAN_IN` up) or ``'conv'`` (the convolution kernels: cuDNN on the GPU)."""
+    return "matmul" if device_type == "cpu" and fan_in >= MATMUL_MIN_FAN_IN else "conv"
+
+
+def unfold_patches(x: torch.Tensor, kernel_size, stride=(1, 1), dilation=(1, 1)) -> torch.Tensor:
+    """The patches of an (already padded) input as a contiguous (N, H', W', kh·kw·C) tensor, ordered
+    (kh, kw, C): one strided copy of the channels-last input, in the input's dtype."""
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
+    out_h, out_w = (h - dh * (kh - 1) - 1) // sh + 1, (w - dw * (kw - 1) - 1) // sw + 1
+    x = x.contiguous(memory_format=torch.channels_last)
+    s_n, s_c, s_h, s_w = x.stride()
+    view = x.as_strided((n, out_h, out_w, kh, kw, c), (s_n, s_h * sh, s_w * sw, s_h * dh, s_w * dw, s_c))
+    return view.reshape(n, out_h, out_w, kh * kw * c)
+
+
+def weight_matrix(weight: torch.Tensor) -> torch.Tensor:
+    """Weights (out, C, kh, kw) as the (out, kh·kw·C) matrix that multiplies :func:`unfold_patches`."""
+    return weight.permute(0, 2, 3, 1).reshape(weight.shape[0], -1)
+
+
+def hebbian_term_from_patches(patches: torch.Tensor, r: torch.Tensor, weight_shape) -> torch.Tensor:
+    """``Σ_{n,p} r[n,o,p] · x_patch[n,p]`` as one matrix product ``Rᵀ · P`` in the patches' dtype (fp32
+    accumulation), returned in float32 with the weights' shape (groups = 1)."""
+    out_ch, in_ch, kh, kw = weight_shape
+    factor = r.permute(0, 2, 3, 1).reshape(-1, out_ch).to(patches.dtype)  # a view when r is channels-last
+    term = factor.t() @ patches.reshape(-1, patches.shape[-1])
+    return term.float().view(out_ch, kh, kw, in_ch).permute(0, 3, 1, 2).contiguous()
+
+
 def normalize_update(delta: torch.Tensor, mode: str = "global_max") -> torch.Tensor:
     """Scale an update so its largest entry is 1: over the whole layer (``global_max``, Nimmo),
     per unit (``per_filter``, Krotov–Hopfield conv), or not at all (``none``)."""
