@@ -3,7 +3,7 @@
 Everything here is written from the equations of the specs (Nimmo thesis §1, Miconi App. A,
 Manzali/Krotov–Hopfield §3.2) with explicit Python loops over samples ``n``, output positions
 ``(h, w)`` and units ``o``: no ``conv2d_weight``, no ``unfold``, no ``conv2d``. It is slow and meant
-for tiny tensors (use float64). The only library call shared with the engine is ``F.pad``.
+for tiny tensors (use float64). Padding too is written out (:func:`pad`), not borrowed from ``F.pad``.
 
 The central equation (the update of one unit ``o``):
 
@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 
 def pair(value):
@@ -37,13 +36,38 @@ def as_tensor(a, like=None):
 
 
 # ----- geometry ---------------------------------------------------------------------------------
+def padded_index(i, size, padding_mode):
+    """The input index that padded position ``i`` (counting from the first padded row, ``i`` in
+    ``[-pad, size + pad)``) copies, or None for a zero: reflect mirrors without repeating the edge,
+    replicate repeats the edge, circular wraps around (PyTorch's definitions of the modes)."""
+    if 0 <= i < size:
+        return i
+    if padding_mode == "zeros":
+        return None
+    if padding_mode == "reflect":
+        return -i if i < 0 else 2 * (size - 1) - i
+    if padding_mode == "replicate":
+        return 0 if i < 0 else size - 1
+    if padding_mode == "circular":
+        return i % size
+    raise ValueError(f"unknown padding_mode {padding_mode!r}")
+
+
 def pad(x, padding, padding_mode="zeros"):
-    """Pad the last two dims of x (N, C, H, W) by ``padding`` with the layer's ``padding_mode``."""
+    """Pad the last two dims of x (N, C, H, W) by ``padding`` with the layer's ``padding_mode``, by explicit
+    index arithmetic into a zero tensor (independent of the ``F.pad`` the library uses)."""
     ph, pw = pair(padding)
     if ph == 0 and pw == 0:
         return x
-    mode = "constant" if padding_mode == "zeros" else padding_mode
-    return F.pad(x, [pw, pw, ph, ph], mode=mode)
+    n, c, h, w = x.shape
+    out = torch.zeros(n, c, h + 2 * ph, w + 2 * pw, dtype=x.dtype)
+    for i in range(h + 2 * ph):
+        src_i = padded_index(i - ph, h, padding_mode)
+        for j in range(w + 2 * pw):
+            src_j = padded_index(j - pw, w, padding_mode)
+            if src_i is not None and src_j is not None:
+                out[:, :, i, j] = x[:, :, src_i, src_j]
+    return out
 
 
 def output_size(size, kernel, stride, dilation):
@@ -439,8 +463,9 @@ def dog_kernel(size=5, sigma_e=1.2, sigma_i=1.4):
 
 
 def surround(u, size=5, sigma_e=1.2, sigma_i=1.4):
-    """Each feature map convolved with the DoG kernel, zero padding size//2 (same size out)."""
-    kernel = as_array(dog_kernel(size, sigma_e, sigma_i))
+    """Each feature map convolved with the DoG kernel, zero padding size//2 (same size out). The kernel is
+    rounded to float32, as the layer keeps it (a float32 buffer, also in a float64 layer)."""
+    kernel = as_array(dog_kernel(size, sigma_e, sigma_i).float())
     a = as_array(u)
     c = size // 2
     n_samples, units, height, width = a.shape

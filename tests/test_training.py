@@ -11,7 +11,7 @@ from hebblib.classifier import extract_features, lr_factor, train_linear_probe
 from hebblib.data import DeviceDataset
 from hebblib.errors import HebbianDivergenceError
 from hebblib.networks import lagani_short
-from hebblib.presets import get_preset
+from hebblib.presets import change_preset, get_preset
 from hebblib.results import summarize_history, summarize_runs
 
 RESULT_KEYS = {"preset", "original", "seed", "quick", "data", "device", "torch_version", "hebblib_version",
@@ -241,3 +241,45 @@ def test_end_to_end_training_flushes_subnormals_and_restores_the_default(monkeyp
         classifier.train_end_to_end(torch.nn.Linear(1, 1), None, None, None, epochs=1)
     assert seen == [0.0]
     assert float(tiny * 1.0) > 0.0  # restored after an interrupted run too
+
+
+def test_the_named_steps_one_by_one_give_the_same_run(tmp_path, finished_run):
+    run = training.plan_run(_tiny(), out=tmp_path, **TINY)
+    training.prepare_data(run, notice=None)
+    training.run_folder(run)
+    model = training.initial_model(run)
+    training.hebbian_phase(run, model)
+    features = training.split_features(run, model)
+    history = training.train_classifier(run, model, features)
+    record = training.result_record(run, model, history)
+    whole = finished_run[1]
+    assert history == whole["epochs"] and record["config_hash"] == whole["config_hash"]
+    assert record["final_test_acc"] == whole["final_test_acc"] and record["complete"]
+
+
+def test_seeds_are_derived_in_one_place():
+    import inspect
+
+    assert [training.derive_seed(3, s) for s in ("hebbian", "classifier_init", "classifier_batches")] == \
+        [3001, 3002, 3003]
+    with pytest.raises(ValueError, match="unknown seed stream 'probe'"):
+        training.derive_seed(0, "probe")
+    assert inspect.getsource(training).count("* 1000") == 1
+
+
+def test_the_record_holds_the_settings_each_layer_used(tmp_path, finished_run):
+    used = finished_run[1]["layers_used"]
+    assert list(used) == ["conv1", "conv2", "conv3"]
+    assert used["conv1"]["rule"] == {"name": "instar"} and used["conv1"]["competition"]["name"] == "hard_wta"
+    assert used["conv1"]["activation"] == "cosine" and used["conv1"]["lr"] == 0.1
+    # per-layer settings win over the shared ones, and the record says what each layer got
+    preset = change_preset(_tiny("soft", 0.125), {"layers": [{"lr": 0.2}, {}, {}]})
+    partial = training.run_preset(preset, out=tmp_path, stop_after="unsupervised", **TINY)
+    used = partial["layers_used"]
+    assert [used[name]["lr"] for name in ("conv1", "conv2", "conv3")] == [0.2, 0.08, 0.05]
+    assert used["conv3"]["competition"]["name"] == "soft_wta" and used["conv3"]["competition"]["temperature"] == 4.0
+
+
+def test_unknown_run_options_are_named(tmp_path):
+    with pytest.raises(ValueError, match="unknown run option 'epochs'; valid options: 'seed'"):
+        training.run_preset(_tiny(), out=tmp_path, epochs=3)

@@ -3,7 +3,9 @@
 Every rule x every competition, the convolution geometries (stride, padding modes, dilation, groups,
 depthwise, 1x1, rectangular kernels, HebbianLinear), the effective-weight options, the update
 normalisations, and the ways an update is applied (apply_update, the radius schedule, hebbian_grad + SGD,
-alpha mixing with a backprop gradient). All in float64, compared to 1e-5.
+alpha mixing with a backprop gradient). All in float64, compared to 1e-9 (float64 rounding of these sums
+is ~1e-15; a wrong factor, index or sign is off by far more). The reference pads on its own (explicit index
+arithmetic), so a padding bug in the library cannot hide in both.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from hebblib.update import hebbian_term, unfold_hebbian_term
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
-def assert_close(actual, expected, tol=1e-5):
+def assert_close(actual, expected, tol=1e-9):
     """Equal to ``tol`` relative to the larger of 1 and the biggest expected entry."""
     scale = 1.0 + float(expected.abs().max()) if expected.numel() else 1.0
     torch.testing.assert_close(actual, expected, rtol=tol, atol=tol * scale)
@@ -405,3 +407,18 @@ def test_alpha_mixing_with_a_real_backprop_gradient():
 def test_alpha_outside_unit_interval_is_rejected():
     with pytest.raises(ValueError, match="alpha"):
         trained_layer().hebbian_grad(1.5)
+
+
+@pytest.mark.parametrize("mode, row", [
+    ("zeros", [0, 0, 1, 2, 3, 0, 0]),
+    ("reflect", [3, 2, 1, 2, 3, 2, 1]),
+    ("replicate", [1, 1, 1, 2, 3, 3, 3]),
+    ("circular", [2, 3, 1, 2, 3, 1, 2]),
+])
+def test_reference_padding_by_hand_and_the_layers_padding(mode, row):
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64).view(1, 1, 1, 3).expand(1, 1, 3, 3)
+    padded = ref.pad(x, (0, 2), mode)
+    assert padded[0, 0, 0].tolist() == row  # the modes' definitions, written out
+    layer = HebbianConv2d(1, 2, 3, padding=(1, 2), padding_mode=mode).double()
+    x = inputs((2, 1, 4, 5), 3)
+    assert torch.equal(layer.pad(x), ref.pad(x, (1, 2), mode))
