@@ -486,6 +486,21 @@ def run_preset(preset, *, original: bool = False, notice=print, **options) -> di
     return result
 
 
+def hebbian_network(result: dict, preset=None):
+    """The network of a run (``result``: the record :func:`run_preset` returned) with the weights its Hebbian
+    phase learned, read from the run's ``unsupervised.pt`` by :func:`hebblib.results.load_checkpoint`
+    (tensors only, and only a checkpoint written for this run). ``preset``: the run's preset (default: the
+    one the record holds). ``FileNotFoundError`` when the checkpoint is not there."""
+    preset = result["config"] if preset is None else preset
+    checkpoint = load_checkpoint(Path(result["run_dir"]) / "unsupervised.pt", result["config_hash"])
+    if checkpoint is None:
+        raise FileNotFoundError(f"no Hebbian checkpoint of this run (configuration {result['config_hash']}) in "
+                                f"{result['run_dir']}; run the preset again to write it")
+    model = build_model(preset)
+    model.load_state_dict(checkpoint["model"])
+    return model
+
+
 def reproduce(preset, *, seeds: int = 1, first_seed: int = 0, out=None, **options) -> dict:
     """Run ``preset`` for ``seeds`` seeds (``first_seed``, ``first_seed + 1``, ...) and summarise them:
     mean ± std of the final test accuracy, the test accuracy at the best-validation epoch and the max.

@@ -283,3 +283,12 @@ def test_the_record_holds_the_settings_each_layer_used(tmp_path, finished_run):
 def test_unknown_run_options_are_named(tmp_path):
     with pytest.raises(ValueError, match="unknown run option 'epochs'; valid options: 'seed'"):
         training.run_preset(_tiny(), out=tmp_path, epochs=3)
+
+
+def test_the_trained_network_is_read_back_from_the_runs_checkpoint(finished_run, tmp_path):
+    result = finished_run[1]
+    net = training.hebbian_network(result, _tiny())
+    saved = torch.load(next(finished_run[0].glob("lagani_short/*/seed0/unsupervised.pt")), weights_only=True)
+    assert all(torch.equal(net.state_dict()[k], v) for k, v in saved["model"].items())
+    with pytest.raises(FileNotFoundError, match="no Hebbian checkpoint of this run"):
+        training.hebbian_network({**result, "config_hash": "another"}, _tiny())
