@@ -412,22 +412,28 @@ class DataConfig(_Section):
 class HebbianPhaseConfig(_Section):
     """Phase 1, unsupervised: ``epochs`` over the training images at ``batch_size``, random flips with
     ``augment``, all layers at once (or one after the other with ``layerwise``), the first
-    ``warmup_batches`` updates discarded."""
+    ``warmup_batches`` updates discarded; ``precision``, the arithmetic of the layers' products in this phase
+    and in the feature extraction (one of :data:`hebblib.runtime.PRECISIONS`; ``auto``: bf16 where the
+    hardware is fast at it, :func:`hebblib.runtime.resolve_precision`)."""
 
     epochs: int = 1
     batch_size: int = 64
     augment: bool = True
     layerwise: bool = False
     warmup_batches: int = 0
+    precision: str = "auto"
     SECTION = "unsupervised"
     REQUIRED = ("epochs", "batch_size")
 
     def validate(self):
+        from .runtime import PRECISIONS
+
         _number("unsupervised.epochs", self.epochs, minimum=0, integer=True)
         _number("unsupervised.batch_size", self.batch_size, minimum=1, integer=True)
         _flag("unsupervised.augment", self.augment)
         _flag("unsupervised.layerwise", self.layerwise)
         _number("unsupervised.warmup_batches", self.warmup_batches, minimum=0, integer=True)
+        _choice("unsupervised.precision", self.precision, PRECISIONS)
 
 
 @dataclasses.dataclass(frozen=True)
