@@ -171,6 +171,32 @@ def test_rate_multipliers_are_the_outer_products_of_eqs_4_31_and_4_33():
     assert [p.numel() for p in conv.parameters()] == [2, 5, 3, 3]  # I + O + H_k + W_k ("keeping the dimensionality")
 
 
+@pytest.mark.parametrize("constraint", ["l2", "clip", "none"])
+@pytest.mark.parametrize("shape", [(4, 3), (3, 2, 3, 3)])
+def test_fused_pending_update_equals_autograd_of_the_plain_expression(constraint, shape):
+    g = torch.Generator().manual_seed(13)
+    weight, momentum = torch.randn(shape, generator=g, dtype=D), torch.randn(shape, generator=g, dtype=D)
+    rates = [(torch.rand(n, generator=g, dtype=D) + 0.5).requires_grad_(True) for n in shape]
+    plain_rates = [r.detach().clone().requires_grad_(True) for r in rates]
+    eta, clip = 0.7, 0.8
+    fused = ch._PendingUpdate.apply(weight, momentum, eta, constraint, clip, *rates)
+    letters = "oihw"[:len(shape)]
+    c = torch.einsum(",".join(letters) + "->" + letters, *plain_rates)
+    v = weight + eta * c * momentum
+    if constraint == "l2":
+        plain = v / (v.flatten(1).norm(dim=1).view(-1, *[1] * (len(shape) - 1)) + 1e-8)
+    else:
+        plain = v.clamp(-clip, clip) if constraint == "clip" else v
+    assert torch.allclose(fused, plain, atol=1e-14)
+    if constraint == "clip":
+        assert (plain.abs() == clip).any() and (plain.abs() < clip).any()
+    upstream = torch.randn(shape, generator=g, dtype=D)
+    (fused * upstream).sum().backward()
+    (plain * upstream).sum().backward()
+    for r, p in zip(rates, plain_rates):
+        assert torch.allclose(r.grad, p.grad, atol=1e-12)
+
+
 # ----- C's gradient through the single-forward-pass step ---------------------------------------------------
 def _tiny_net(generator, eta=0.05, clip=10.0):
     body = nn.Sequential(
