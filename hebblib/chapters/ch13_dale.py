@@ -205,27 +205,29 @@ def dale_kernels_figure(model, layer: str = "conv3.depthwise", n: int = 32) -> F
 
 def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: str = "cosine_per_tap",
                         seed: int = 0) -> Figure:
-    """A Dale depthwise kernel with centre ``|centre|`` and surround ``|surround|`` on one test image:
-    the kernel, the response, and its difference from the box filter."""
+    """A Dale depthwise kernel set to ``centre`` and ``surround`` on one test image: the kernel as set, the
+    kernel Dale's abs projection makes of it (``|W|``, what the layer uses), the response, and its
+    difference from the box filter."""
     x = demo_image()
     layer = depthwise_layer(3, activation=activation, dale="abs", seed=seed)
     w = torch.full((3, 1, 3, 3), float(surround))
     w[:, :, 1, 1] = float(centre)
     u = response(layer, x, w)[0, 0].nan_to_num(0.0)
     diff = (u - box_filter_response(x)[0, 0]).abs().nan_to_num(0.0)
-    fig = Figure(figsize=(10, 3.4), layout="constrained")
-    axes = fig.subplots(1, 3)
-    k = w[0, 0].abs()
-    top = max(float(k.max()), 1e-12)
-    axes[0].imshow(k.numpy(), cmap="viridis", vmin=0, vmax=top)
-    for (i, j), value in ((ij, float(k[ij])) for ij in ((a, b) for a in range(3) for b in range(3))):
-        axes[0].text(j, i, f"{value:g}", ha="center", va="center", fontsize=9,
-                     color="black" if value > 0.6 * top else "white")  # readable on viridis' both ends
-    axes[0].set_title(f"|W|: centre {abs(centre):g}, surround {abs(surround):g}", fontsize=10)
-    axes[1].imshow(u.numpy(), cmap="viridis")
-    axes[1].set_title("response", fontsize=10)
-    axes[2].imshow(diff.numpy(), cmap="magma")
-    axes[2].set_title(f"|response − box filter| (max {float(diff.max()):.2g})", fontsize=10)
+    fig = Figure(figsize=(13, 3.4), layout="constrained")
+    axes = fig.subplots(1, 4)
+    top = max(float(w[0, 0].abs().max()), 1e-12)
+    for ax, k, title in ((axes[0], w[0, 0], f"$W$ as set: centre {float(centre):g}, surround {float(surround):g}"),
+                         (axes[1], w[0, 0].abs(), "$|W|$: what the Dale layer uses")):
+        ax.imshow(k.numpy(), cmap="RdBu_r", vmin=-top, vmax=top)  # the same scale: the sign flip shows
+        for (i, j), value in ((ij, float(k[ij])) for ij in ((a, b) for a in range(3) for b in range(3))):
+            ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=9,
+                    color="white" if abs(value) > 0.6 * top else "black")  # readable on the dark ends
+        ax.set_title(title, fontsize=10)
+    axes[2].imshow(u.numpy(), cmap="viridis")
+    axes[2].set_title("response", fontsize=10)
+    axes[3].imshow(diff.numpy(), cmap="magma")
+    axes[3].set_title(f"|response − box filter| (max {float(diff.max()):.2g})", fontsize=10)
     for ax in axes:
         ax.set_axis_off()
     fig.suptitle(f"Dale depthwise layer, activation = '{activation}'", fontsize=11)

@@ -102,7 +102,8 @@ ch13.print_box_check(box)
 # %% [markdown]
 # ### Interactive demo: can a Dale depthwise kernel see a centre?
 #
-# Set the centre and surround weights of a Dale depthwise kernel (their absolute values are used).
+# Set the centre and surround weights of a Dale depthwise kernel: the first panel shows the kernel as set,
+# the second what Dale's abs projection makes of it (the absolute values, which the layer uses).
 # *Questions.* 1. Under `cosine_per_tap`, which settings change the response at all? 2. What about
 # centre = surround = 0? 3. Under `cosine`, which kernel makes the response differ most from the box
 # filter?
