@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -208,7 +209,7 @@ class Chapter:
 
     def wait_for_redraw(self, demo, before: str, busy_before: int) -> tuple[str, str]:
         """After a change of a control: wait until the kernel has run and gone idle and the demo's images
-        have changed and held still for half a second (or, when they have not changed, a few seconds more
+        have changed and held still for half a second (or, when they have not changed, ten seconds more
         for the page to draw what the kernel sent); return (images, what happened)."""
         start = time.monotonic()
         last, still_since, idle_since = self.images(demo), start, None
@@ -222,10 +223,10 @@ class Chapter:
             if idle_since is not None:
                 if last != before and now - still_since >= 0.5:
                     return last, "redrawn"
-                if now - idle_since >= 5:
-                    return last, "the kernel ran and went idle; the page showed no new figure within 5 s"
-            if not ran and now - start > 15:
-                return last, "the change never reached the kernel (it did not run within 15 s)"
+                if now - idle_since >= 10:
+                    return last, "the kernel ran and went idle; the page showed no new figure within 10 s"
+            if not ran and now - start > 30:
+                return last, "the change never reached the kernel (it did not run within 30 s)"
             if now - start > REDRAW_TIMEOUT:
                 return last, f"no new figure within {REDRAW_TIMEOUT:.0f} s (kernel {state['kernel']})"
 
@@ -239,7 +240,7 @@ def _label(control, kind: str, number: int) -> str:
     return f"{kind} '{text}'" if text else f"{kind} {number} (no description)"
 
 
-def _moves(control, kind: str) -> list[tuple[str, callable]]:
+def _moves(control, kind: str) -> list[tuple[str, Callable[[], None]]]:
     """Two changes of one control, each to a value other than the one before: (description, action)."""
     if kind == "slider":
         handle = control.locator(".noUi-handle").first
