@@ -164,3 +164,103 @@ def pattern_correlation(images: torch.Tensor, patterns: torch.Tensor) -> torch.T
     and the filters that made them): the cosine of the mean-centred, flattened items. 0 for a constant item."""
     a, b = _cpu(images).flatten(1), _cpu(patterns).flatten(1)
     return F.cosine_similarity(a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True), dim=1)
+
+
+# ----- the competition at the end of the Hebbian phase, as every full run records it -----------------------
+DIAGNOSTIC_IMAGES = 1000  # the fixed evaluation batch: the first images of the training split
+# the activation a block applies to each of its Hebbian layers' outputs (block attribute -> activation attribute)
+ACTIVATION_AFTER = {"conv": "act", "linear": "act", "pointwise": "act", "expand": "act1", "depthwise": "act2",
+                    "project": "act", "shortcut": "act"}
+
+
+def _activations_after(model) -> dict:
+    """``{layer name: the activation module applied to that layer's output}`` where the block says which
+    (:data:`ACTIVATION_AFTER`): the residual block's ``project`` and ``shortcut`` share the activation of their
+    sum; the depthwise-separable block's depthwise conv has none."""
+    layers = {id(m): name for name, m in model.hebbian_layers().items()}
+    out = {}
+    for block in model.modules():
+        for layer_attr, act_attr in ACTIVATION_AFTER.items():
+            layer, act = getattr(block, layer_attr, None), getattr(block, act_attr, None)
+            if isinstance(layer, torch.nn.Module) and id(layer) in layers and isinstance(act, torch.nn.Module):
+                out[layers[id(layer)]] = act
+    return out
+
+
+@torch.no_grad()
+def competition_diagnostics(model, data, images: int = DIAGNOSTIC_IMAGES, batch_size: int = 100) -> dict:
+    """The competition and the weight radii of every Hebbian layer of a trained network (spec nimmo-thesis
+    §5.7, labelled *ours*), as recorded at the end of a run's Hebbian phase.
+
+    ``data``: a ``DeviceDataset`` (its first ``images`` images, unaugmented, labels unused) or an image tensor
+    (N, C, H, W) already normalised. The network runs in eval mode (as for the classifier's features: the
+    BatchNorms' running statistics, no Hebbian update, fp32). At every site (image, position) of a layer's
+    response ``u`` the winner is ``argmax_o u`` over the output channels (what the layers' own ``win_counts``
+    count while training; for a layer that competes over space, the depthwise ones, it is the strongest
+    channel, not that layer's own competition). Per layer:
+
+    * ``win_entropy``: ``H = −Σ p_o log p_o / log C`` of the win rates (:func:`usage_entropy`), 1 when every
+      unit wins equally often; ``effective_units`` ``= C^H``; ``max_win_rate``;
+    * ``dead_never_win``: units that win no site; ``never_active``: units whose output after the block's
+      activation (Triangle, ReLU, ...) is never > 0 (None where no activation follows the layer);
+    * ``radius_mean``, ``radius_std`` (population), ``radius_min``, ``radius_max``: of ``‖W_o‖_p``,
+      ``p = radius_p`` (the layer's Lebesgue p; :meth:`radius`).
+
+    Returns ``{"evaluation": {...how it was measured}, "layers": {name: {...}}}``. The model's mode is
+    restored; nothing in it changes.
+    """
+    layers = model.hebbian_layers()
+    acts = _activations_after(model)
+    if not (isinstance(images, int) and images >= 1):
+        raise ValueError(f"images must be an int >= 1, got {images!r}")
+    n = min(images, len(data))
+    if isinstance(data, torch.Tensor):
+        split, batch = "given images", (lambda start, stop: data[start:stop])
+    else:  # a DeviceDataset: normalised batch by batch, never flipped
+        split, batch = "train", (lambda start, stop: data.get(slice(start, stop))[0])
+    device = next(model.parameters()).device
+    wins = {name: torch.zeros(layer.win_counts.numel(), dtype=torch.float64) for name, layer in layers.items()}
+    active = {name: torch.zeros_like(w, dtype=torch.bool) for name, w in wins.items() if name in acts}
+    hooks = []
+
+    def count_wins(name):
+        def hook(module, inputs, u):
+            wins[name] += winner_counts(u)
+        return hook
+
+    def mark_active(name):
+        def hook(module, inputs, y):
+            dims = [0] + list(range(2, y.dim()))
+            active[name] |= (y > 0).any(dim=tuple(dims)).cpu() if y.dim() > 1 else (y > 0).cpu()
+        return hook
+
+    for name, layer in layers.items():
+        hooks.append(layer.register_forward_hook(count_wins(name)))
+    for name, act in acts.items():
+        hooks.append(act.register_forward_hook(mark_active(name)))
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, n, batch_size):
+            model.features(batch(start, min(start + batch_size, n)).to(device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    out = {}
+    for name, layer in layers.items():
+        counts = wins[name]
+        summary = competition_summary(counts)
+        radii = radii_of(layer)
+        out[name] = {"units": summary["units"], "sites": int(counts.sum()), "win_entropy": summary["entropy"],
+                     "effective_units": summary["effective_units"], "max_win_rate": summary["max_rate"],
+                     "dead_never_win": int((counts == 0).sum()),
+                     "never_active": int((~active[name]).sum()) if name in active else None,
+                     "radius_p": float(getattr(layer, "lebesgue_p", 2.0)), "radius_mean": float(radii.mean()),
+                     "radius_std": float(radii.std(unbiased=False)), "radius_min": float(radii.min()),
+                     "radius_max": float(radii.max())}
+    return {"evaluation": {"images": n, "split": split, "which": f"the first {n} images, unaugmented",
+                           "mode": "eval (BatchNorm running statistics), fp32",
+                           "winner": "argmax over output channels of the layer's response u, per image and position",
+                           "active": "output of the activation after the layer > 0 somewhere"},
+            "layers": out}

@@ -178,20 +178,160 @@ def measured_result(preset_name: str, original: bool = False, directory=None,
 
 def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
                        change: dict | None = None) -> dict | None:
-    """The committed full-data run of a preset (or of its variant: ``original``, ``change``) in numbers:
-    ``final``, ``at_best_val`` and ``max`` test accuracy (means over its seeds, %), ``seeds`` and ``file``;
-    None when it has not been measured yet."""
-    summary = measured_result(preset_name, original, directory, change)
-    if summary is None:
+    """The committed full-data runs of a preset (or of its variant: ``original``, ``change``) in numbers, from
+    the group of seeds :func:`headline_group` picks (the current protocol's when it has any): ``final``,
+    ``at_best_val`` and ``max`` test accuracy (means over the group's seeds, %), their sample standard
+    deviations ``final_std``, ``at_best_val_std``, ``max_std`` (None for one seed), ``seeds`` (how many),
+    ``protocol`` (its version), ``current`` (whether that is :data:`PROTOCOL_VERSION`), ``precision``,
+    ``zca_fit`` and ``file``; None when the variant has not been measured yet."""
+    stored = measured_result(preset_name, original, directory, change)
+    if stored is None:
         return None
+    group = headline_group(stored_groups(stored))
+    if group is None:
+        return None
+    out = {"seeds": group["n"], "protocol": group["protocol"], "current": group["current"],
+           "precision": group["precision"], "zca_fit": group["zca_fit"],
+           "file": f"docs/results/{variant_stem(preset_name, original, change)}.json"}
+    for key, metric in (("final", "final_test_acc"), ("at_best_val", "test_acc_at_best_val"), ("max", "max_test_acc")):
+        out[key] = float(group[metric]["mean"])
+        out[f"{key}_std"] = float(group[metric]["std"]) if group["n"] > 1 else None
+    return out
 
-    def mean(metric):
-        value = summary.get(metric)
-        return float(value["mean"] if isinstance(value, dict) else value)
 
-    return {"final": mean("final_test_acc"), "at_best_val": mean("test_acc_at_best_val"),
-            "max": mean("max_test_acc"), "seeds": len(summary.get("seeds", [])) or 1,
-            "file": f"docs/results/{variant_stem(preset_name, original, change)}.json"}
+# ----- seeds grouped by protocol, for the results table and the chapters -------------------------------
+# Version 1: the runs before 2026-12 (every one-seed row committed until then): the ZCA of the presets that
+# whiten was fitted on all 50,000 training images, the 5,000 that become the validation split included, and
+# everything ran in fp32. Version 2: the ZCA is fitted on the training split only (the 45,000 images that
+# train); the run records its precision (fp32 or bf16). A run records its version in ``data["protocol"]``;
+# a record without one is version 1.
+PROTOCOL_VERSION = 2
+PROTOCOLS = {1: "ZCA (where used) fitted on all 50,000 training images, the 5,000 validation images included; fp32",
+             2: "ZCA (where used) fitted on the training split only (the 45,000 images that train); precision "
+                "recorded per run"}
+GROUP_METRICS = ("final_test_acc", "test_acc_at_best_val", "max_test_acc")
+
+
+def run_protocol(record: dict) -> int:
+    """The protocol version a run (or a summary) was measured under: ``data['protocol']``, else 1."""
+    return int((record.get("data") or {}).get("protocol", 1))
+
+
+def run_precision(record: dict) -> str:
+    """``'fp32'`` or ``'bf16'``: the Hebbian phase's and the features' arithmetic (records older than the
+    precision setting ran in fp32)."""
+    return (record.get("precision") or {}).get("name", "fp32")
+
+
+def zca_fit(record: dict) -> str:
+    """Which images the run's ZCA was fitted on: ``'none'`` (no whitening), ``'train+val (50,000)'``
+    (protocol 1) or ``'train (45,000)'`` (protocol 2; the numbers are the run's own)."""
+    data = record.get("data") or {}
+    if data.get("normalization") != "zca":
+        return "none"
+    if run_protocol(record) < 2:
+        return f"train+val ({data.get('n_train', 0) + data.get('n_val', 0):,})"
+    return f"train ({data.get('n_train', 0):,})"
+
+
+def group_key(record: dict) -> tuple:
+    """What seeds must share to be averaged: the variant (preset, ``original``, change), the protocol
+    version, the precision and ``recipe_hash`` (the hash of the run's group folder under ``runs/``: the preset's
+    architecture, model, Hebbian, layer, data, unsupervised and classifier settings, the precision, the
+    data split and the classifier epochs; None for records that predate it, which then group only with each
+    other)."""
+    change = record.get("change")
+    return (record["preset"], bool(record.get("original")), json.dumps(change, sort_keys=True) if change else None,
+            run_protocol(record), run_precision(record), record.get("recipe_hash"))
+
+
+def group_runs(records: list[dict]) -> list[dict]:
+    """The seed records of one or several variants, grouped by :func:`group_key`; per group the mean and the
+    sample standard deviation (n − 1) of each metric over its seeds (:func:`mean_std`), the gap of the mean
+    final test accuracy to the published figure, and ``gap_beyond_2std``: whether ``|gap| > 2 std`` (None
+    for one seed, where no spread is measured). Each group also carries ``records`` (sorted by seed)."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        groups.setdefault(group_key(record), []).append(record)
+    out = []
+    for key, members in groups.items():
+        members = sorted(members, key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in members]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seed repeated within one group of {key[0]!r}: seeds {seeds}")
+        first = members[-1]
+        group = {"preset": first["preset"], "original": bool(first.get("original")), "change": first.get("change"),
+                 "published": first.get("published"), "source": first.get("source"),
+                 "protocol": run_protocol(first), "current": run_protocol(first) == PROTOCOL_VERSION,
+                 "precision": run_precision(first), "zca_fit": zca_fit(first), "recipe_hash": first.get("recipe_hash"),
+                 "seeds": seeds, "n": len(seeds), "records": members}
+        for metric in GROUP_METRICS:
+            group[metric] = mean_std([float(r[metric]) for r in members])
+        group.update(published_gap(group["final_test_acc"], group["published"]))
+        out.append(group)
+    return sorted(out, key=lambda g: (g["preset"], g["original"], g["change"] is not None, -g["protocol"],
+                                      g["precision"], -g["n"]))
+
+
+def published_gap(metric: dict, published: float | None) -> dict:
+    """``gap`` = mean − published (None without a published figure) and ``gap_beyond_2std`` = ``|gap| >
+    2 · std`` (the sample std over the seeds); None when there is one seed or no published figure."""
+    if published is None:
+        return {"gap": None, "gap_beyond_2std": None}
+    gap = metric["mean"] - published
+    beyond = abs(gap) > 2 * metric["std"] if len(metric["values"]) >= 2 else None
+    return {"gap": gap, "gap_beyond_2std": beyond}
+
+
+def stored_runs(stored: dict) -> list[dict]:
+    """The seed records of a committed variant file (``docs/results/<variant>.json``), each complete with the
+    variant's ``preset``, ``original``, ``change``, ``published``, ``source`` and ``data`` (which older files
+    keep once, beside their ``runs``). A file without ``runs`` (a bare summary) gives one record per seed
+    only when it lists each seed's value; else an empty list (see :func:`stored_groups`)."""
+    shared = {k: stored.get(k) for k in ("preset", "original", "change", "published", "source", "data")}
+    return [{**shared, **run} for run in stored.get("runs", [])]
+
+
+def stored_groups(stored: dict) -> list[dict]:
+    """:func:`group_runs` of a committed variant file; a bare summary (mean and std per metric, no ``runs``:
+    the oldest files and hand-written ones) is read as one group of its own."""
+    records = stored_runs(stored)
+    if records:
+        return group_runs(records)
+    seeds = stored.get("seeds") or [0]
+    group = {k: stored.get(k) for k in ("preset", "original", "change", "published", "source")}
+    group.update({"protocol": run_protocol(stored), "current": run_protocol(stored) == PROTOCOL_VERSION,
+                  "precision": run_precision(stored), "zca_fit": zca_fit(stored), "recipe_hash": None,
+                  "seeds": seeds, "n": len(seeds), "records": []})
+    for metric in GROUP_METRICS:
+        value = stored.get(metric)
+        if value is None:
+            return []
+        value = value if isinstance(value, dict) else {"mean": value}
+        group[metric] = {"mean": float(value["mean"]), "std": float(value.get("std", 0.0)) if len(seeds) > 1 else 0.0,
+                         "values": list(value.get("values", [value["mean"]] * len(seeds)))}
+    group.update(published_gap(group["final_test_acc"], group["published"]))
+    return [group]
+
+
+def headline_group(groups: list[dict]) -> dict | None:
+    """The group a chapter or the table's main section reports for a variant: of the current protocol when
+    there is one, else of the latest; among those the one with the most seeds, then the latest started."""
+    if not groups:
+        return None
+    latest = max(g["protocol"] for g in groups)
+    candidates = [g for g in groups if g["protocol"] == latest]
+    return max(candidates, key=lambda g: (g["n"], max((r.get("started_at") or "" for r in g["records"]),
+                                                      default="")))
+
+
+def format_group_accuracy(group_or_full: dict, metric: str = "final_test_acc", digits: int = 2) -> str:
+    """``'76.07 ± 0.31 (3 seeds)'`` for several seeds (mean ± sample std), ``'76.07 (one seed)'`` for one:
+    never a ``± 0.00`` that was not measured. Takes a group (:func:`group_runs`)."""
+    value, n = group_or_full[metric], group_or_full["n"]
+    if n >= 2:
+        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f} ({n} seeds)"
+    return f"{value['mean']:.{digits}f} (one seed)"
 
 
 # ----- full-mode results of the chapters' own experiments (not presets) -------------------------------

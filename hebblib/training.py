@@ -36,11 +36,12 @@ from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_c
 from .data.cifar import check_explicit_root
 from .data.zca import fit_zca
 from .data.subset import SUBSET_PER_CLASS
+from .diagnostics import competition_diagnostics
 from .errors import HebbianDivergenceError, check_choice
 from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
-from .results import (config_hash, default_out, group_dir, load_checkpoint, read_json, save_checkpoint,
-                      summarize_history, summarize_runs, write_json)
+from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, load_checkpoint, read_json,
+                      save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
 from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
                       resolve_precision, seed_everything)
@@ -287,7 +288,8 @@ def prepare_data(run: Run, notice=print) -> tuple:
     run.source = source
     run.timings["data"] = time.perf_counter() - run.t0
     run.data_info = {"source": source, "normalization": run.config.data.normalization, "n_train": len(run.train),
-                     "n_val": len(run.val), "n_test": len(run.test), "split_seed": o.split_seed}
+                     "n_val": len(run.val), "n_test": len(run.test), "split_seed": o.split_seed,
+                     "protocol": PROTOCOL_VERSION}  # the ZCA's fit (results.PROTOCOLS): part of the run's key
     return run.train, run.val, run.test
 
 
@@ -427,7 +429,10 @@ def layer_settings(model) -> dict:
 def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
     """Step 7: the run's record (accuracies in %). Without ``history`` (stopped after phase 1) it is marked
     incomplete; with it, it holds the accuracies of :func:`hebblib.results.summarize_history`, the per-epoch
-    records, the timings and the preset. :func:`run_preset` writes it to ``<run>/results.json``."""
+    records, the timings and the preset. :func:`run_preset` writes it to ``<run>/results.json``. It also holds
+    ``recipe_hash`` (the run's group folder: seeds with the same hash share every setting) and, for the
+    presets with a Hebbian phase, ``competition``: :func:`hebblib.diagnostics.competition_diagnostics` of the
+    trained network on the first training images."""
     preset, unsup, sup = run.preset, run.config.unsupervised, run.config.supervised
     stats = run.unsupervised or {"images": 0, "seconds": 0.0, "images_per_s": None}
     result = {
@@ -441,7 +446,10 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
                          "resumed_from_checkpoint": run.resumed},
         "layers_used": layer_settings(model),
         "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable()},
-        "config_hash": run.key, "run_dir": str(run.run_dir), "complete": False,
+        "config_hash": run.key, "recipe_hash": run.run_dir.parent.name.rsplit("-", 1)[-1],
+        "run_dir": str(run.run_dir), "complete": False,
+        # the competition at the end of the Hebbian phase, on a fixed batch of training images
+        "competition": (competition_diagnostics(model, run.train) if sup.mode == "linear" else None),
     }
     if history is None:
         return result

@@ -1,9 +1,13 @@
 """Collect finished full-data runs into docs/results/ and render docs/results.md.
 
-    python scripts/results_table.py collect RUNS_DIR   # copy each full-data summary (+ its seeds' results)
+    python scripts/results_table.py collect RUNS_DIR   # add every finished full-data seed under RUNS_DIR
     python scripts/results_table.py render             # write docs/results.md from docs/results/*.json
 
-Every number in the table comes from those JSON files, which the training pipeline wrote.
+``docs/results/<variant>.json`` keeps every seed ever collected for a variant (the runs of earlier protocols
+too: that file is the history); ``render`` groups the seeds that share preset, variant, protocol version,
+precision and recipe (hebblib.results.group_runs) and shows per group mean ± sample std (n − 1) over the
+seeds, the gap of the mean to the published figure and whether it exceeds two standard deviations. Every
+number in the table comes from those JSON files, which the training pipeline wrote.
 """
 from __future__ import annotations
 
@@ -14,87 +18,202 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from hebblib.presets import variant_name  # noqa: E402
+from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_group, stored_groups,  # noqa: E402
+                             stored_runs)
 
 DOCS = ROOT / "docs"
 STORE = DOCS / "results"
+VARIANT_KEYS = ("preset", "original", "change", "published", "source", "description")
+# what a committed seed keeps of its results.json (not its run folder, a path of the machine that ran it)
+RUN_KEYS = ("seed", "device", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
+            "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
+            "test_acc_at_best_val", "max_test_acc", "mean_test_acc_last_half", "best_val_epoch", "best_val_acc",
+            "epochs", "competition")
 
 
-def collect(runs: Path) -> None:
+def _seed_key(record: dict) -> tuple:
+    return group_key(record) + (record["seed"],)
+
+
+def collect(runs: Path) -> list[str]:
+    """Add every finished full-data seed under ``runs`` (``<variant>/<group>/seed<k>/results.json``) to
+    ``docs/results/<variant>.json``, keeping the seeds already there; a seed collected again (same group,
+    same seed) replaces its earlier copy. Returns the variants written."""
     STORE.mkdir(parents=True, exist_ok=True)
-    for summary_path in sorted(runs.glob("*/*/summary.json")):
-        summary = json.loads(summary_path.read_text())
-        if summary["data"]["source"] != "full":
+    found: dict[str, list[dict]] = {}
+    for path in sorted(Path(runs).glob("*/*/seed*/results.json")):
+        record = json.loads(path.read_text())
+        if not record.get("complete") or record.get("quick") or record["data"]["source"] != "full":
             continue
-        seeds = []
-        for seed_dir in sorted(summary_path.parent.glob("seed*")):
-            result_path = seed_dir / "results.json"
-            if result_path.is_file():
-                r = json.loads(result_path.read_text())
-                if r.get("complete") and not r.get("quick"):
-                    seeds.append({k: r[k] for k in ("seed", "device", "torch_version", "timings_s", "unsupervised",
-                                                     "final_test_acc", "test_acc_at_best_val", "max_test_acc",
-                                                     "best_val_epoch", "epochs", "num_parameters")})
-        if not seeds:
-            continue
-        summary["runs"] = seeds
-        name = variant_name({"name": summary["preset"], "original": summary["original"],
-                             "change": summary.get("change")})
-        (STORE / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-        print(f"collected {name}: {len(seeds)} seed(s)")
+        name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change")})
+        found.setdefault(name, []).append(record)
+    written = []
+    for name, records in sorted(found.items()):
+        path = STORE / f"{name}.json"
+        stored = json.loads(path.read_text()) if path.is_file() else {}
+        merged = {_seed_key(r): r for r in stored_runs(stored)}  # the earlier seeds, each with its variant's data
+        merged.update({_seed_key(r): r for r in records})
+        newest = records[-1]
+        out = {k: newest.get(k) for k in VARIANT_KEYS}
+        out["runs"] = [{k: r[k] for k in RUN_KEYS if k in r}
+                       for r in sorted(merged.values(), key=lambda r: (_seed_key(r)[3:5], str(r.get("recipe_hash")),
+                                                                      r["seed"]))]
+        path.write_text(json.dumps(out, indent=1) + "\n")
+        print(f"collected {name}: seeds {sorted({r['seed'] for r in records})} "
+              f"({len(out['runs'])} seed record(s) in {path.name})")
+        written.append(name)
+    return written
 
 
-def _fmt(metric: dict) -> str:
-    if len(metric["values"]) > 1:
-        return f"{metric['mean']:.2f} ± {metric['std']:.2f}"
-    return f"{metric['mean']:.2f}"
+# ----- the table --------------------------------------------------------------------------------------------
+def _fmt(group: dict, metric: str) -> str:
+    value = group[metric]
+    return f"{value['mean']:.2f} ± {value['std']:.2f}" if group["n"] >= 2 else f"{value['mean']:.2f}"
 
 
-def _variant(summary: dict) -> str:
+def _variant(group: dict) -> str:
     """`` (original)``, `` (changed: {...})`` or nothing, after the preset's name."""
-    parts = (["original"] if summary["original"] else []) + (
-        [f"changed: `{json.dumps(summary['change'])}`"] if summary.get("change") else [])
+    parts = (["original"] if group["original"] else []) + (
+        [f"changed: `{json.dumps(group['change'])}`"] if group.get("change") else [])
     return f" ({'; '.join(parts)})" if parts else ""
 
 
-def _speed(run: dict, n_train: int) -> str:
-    """The Hebbian epoch's images/s; for an end-to-end run, its training images/s (the epochs' own times)."""
-    if run["unsupervised"].get("images_per_s"):
-        return f"{run['unsupervised']['images_per_s']:.0f} img/s Hebbian"
-    seconds = sum(epoch.get("seconds", 0.0) for epoch in run["epochs"])
-    return f"{n_train * len(run['epochs']) / seconds:.0f} img/s backprop" if seconds else "no Hebbian phase"
+def _seed_flags(seeds: list[int]) -> str:
+    """``--seeds 3`` for seeds 0, 1, 2; ``--first-seed 3 --seeds 2`` for 3, 4; one flag set per run of
+    consecutive seeds otherwise."""
+    spans, start = [], seeds[0]
+    for prev, cur in zip(seeds, seeds[1:] + [None]):
+        if cur != prev + 1:
+            spans.append((start, prev - start + 1))
+            start = cur
+    flags = [(f" --first-seed {s}" if s else "") + (f" --seeds {n}" if n > 1 or s else "") for s, n in spans]
+    return flags[0] if len(flags) == 1 else " {" + ", ".join(f.strip() or "--seeds 1" for f in flags) + "}"
+
+
+def command(group: dict) -> str:
+    """The command that makes (or, run again, reads back) the group's seeds."""
+    flags = (" --original" if group["original"] else "") + (
+        f" --change '{json.dumps(group['change'])}'" if group.get("change") else "")
+    seeds = _seed_flags(group["seeds"])
+    if group["protocol"] < PROTOCOL_VERSION:  # as it was run then: no --source, no --precision yet
+        return f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --data ROOT`"
+    return (f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --source full --data ROOT "
+            f"--precision {group['precision']}`")
+
+
+def _wall_and_speed(group: dict) -> str:
+    records = group["records"]
+    if not records:
+        return "—"
+    # the sum of the phases: a run resumed from its phase-1 checkpoint counts that phase's recorded time too
+    wall = sum(sum(t for phase, t in r["timings_s"].items() if phase != "total") for r in records) / len(records)
+    speeds = [r["unsupervised"].get("images_per_s") for r in records]
+    if all(speeds):
+        speed = f"{sum(speeds) / len(speeds):.0f} img/s Hebbian"
+    else:  # an end-to-end run: its training images/s (the epochs' own times)
+        n_train = records[0]["data"]["n_train"]
+        seconds = sum(e.get("seconds", 0.0) for r in records for e in r["epochs"])
+        images = sum(n_train * len(r["epochs"]) for r in records)
+        speed = f"{images / seconds:.0f} img/s backprop" if seconds else "no Hebbian phase"
+    return f"{wall / 60:.0f} min ({speed})"
+
+
+def _devices(group: dict) -> str:
+    return "; ".join(dict.fromkeys(r["device"] for r in group["records"])) or "—"
+
+
+def _protocol(group: dict) -> str:
+    return f"v{group['protocol']}" + ("" if group["current"] else " (old)")
+
+
+def table_row(group: dict) -> str:
+    published = f"{group['published']:.1f}" if group.get("published") is not None else "—"
+    gap = "" if group["gap"] is None else f"{group['gap']:+.1f}"
+    beyond = {None: "n/a", True: "yes", False: "no"}[group["gap_beyond_2std"]]
+    seeds = f"{group['n']} ({', '.join(map(str, group['seeds']))})"
+    return (f"| `{group['preset']}`{_variant(group)} | {published} | {_fmt(group, 'final_test_acc')} | "
+            f"{_fmt(group, 'test_acc_at_best_val')} | {_fmt(group, 'max_test_acc')} | {gap} | {beyond} | {seeds} | "
+            f"{_protocol(group)} | {group['precision']} | {group['zca_fit']} | {_devices(group)} | "
+            f"{_wall_and_speed(group)} | {command(group)} |")
+
+
+TABLE_HEAD = ("| preset | published | final | at best val | max | gap | \\|gap\\| > 2 std | seeds | protocol | precision "
+              "| ZCA fit | device | wall time | command |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+
+
+def _per_layer(values: list, fmt: str) -> str:
+    return " / ".join("—" if v is None else format(v, fmt) for v in values)
+
+
+def diagnostics_row(group: dict) -> str | None:
+    """One row of the competition table: per layer (in order, ``/``-separated) the mean over the group's
+    seeds of the win-rate entropy, the units that never win, the units never active and the radius."""
+    records = [r for r in group["records"] if r.get("competition")]
+    if not records:
+        return None
+    layers = list(records[0]["competition"]["layers"])
+
+    def mean(key, name):
+        values = [r["competition"]["layers"][name][key] for r in records]
+        return None if any(v is None for v in values) else sum(values) / len(values)
+
+    units = [records[0]["competition"]["layers"][name]["units"] for name in layers]
+    radius = " / ".join(f"{mean('radius_mean', n):.2f} ± {mean('radius_std', n):.2f}" for n in layers)
+    return (f"| `{group['preset']}`{_variant(group)} | {_protocol(group)}, {group['precision']} | {len(records)} | "
+            f"{' / '.join(layers)} | {_per_layer(units, 'd')} | {_per_layer([mean('win_entropy', n) for n in layers], '.3f')} | "
+            f"{_per_layer([mean('dead_never_win', n) for n in layers], '.1f')} | "
+            f"{_per_layer([mean('never_active', n) for n in layers], '.1f')} | {radius} |")
 
 
 def render() -> None:
-    rows = []
+    """Write docs/results.md: the current protocol's groups (or, for a variant not yet run under it, its
+    latest earlier group, marked old), the superseded groups in a history section, the competition
+    diagnostics, the chapters' experiments, then docs/results_notes.md."""
+    main, history = [], []
     for path in sorted(STORE.glob("*.json")):
-        s = json.loads(path.read_text())
-        runs = s["runs"]
-        flags = (" --original" if s["original"] else "") + (
-            f" --change '{json.dumps(s['change'])}'" if s.get("change") else "")
-        seeds = f" --seeds {len(s['seeds'])}" if len(s["seeds"]) > 1 else ""
-        command = f"`python -m hebblib reproduce --preset {s['preset']}{flags}{seeds} --data ROOT`"
-        # the sum of the phases: a run resumed from its phase-1 checkpoint counts that phase's recorded time too
-        wall = sum(sum(t for phase, t in r["timings_s"].items() if phase != "total") for r in runs) / len(runs)
-        speed = _speed(runs[0], s["data"]["n_train"])
-        published = f"{s['published']:.1f}" if s.get("published") is not None else "—"
-        gap = s["final_test_acc"]["mean"] - s["published"] if s.get("published") is not None else None
-        rows.append(
-            f"| `{s['preset']}`{_variant(s)} | {published} | "
-            f"{_fmt(s['final_test_acc'])} | {_fmt(s['test_acc_at_best_val'])} | {_fmt(s['max_test_acc'])} | "
-            f"{'' if gap is None else f'{gap:+.1f}'} | {len(s['seeds'])} | {runs[0]['device']} | "
-            f"{wall / 60:.0f} min ({speed}) | {command} |"
-        )
+        groups = stored_groups(json.loads(path.read_text()))
+        if not groups:
+            continue
+        shown = [g for g in groups if g["current"]] or [headline_group(groups)]
+        main += shown
+        history += [g for g in groups if all(g is not s for s in shown)]
+    protocols = "; ".join(f"**v{v}**: {text}" for v, text in PROTOCOLS.items())
     header = (
         "# Results on the full CIFAR-10\n\n"
         "Measured by `python -m hebblib reproduce` on all 50,000 training images (45,000 train / 5,000 "
         "validation, stratified) and the 10,000 test images; one unsupervised epoch, then the preset's "
         "linear classifier. Test accuracies in %: after the final classifier epoch, at the epoch with the best "
         "validation accuracy, and the maximum over epochs (the measure of the published README figures, "
-        "which were picked on the test set). *Gap* = final − published. The JSON behind every row is in "
-        "`docs/results/`; `python scripts/results_table.py render` rewrites this table from it.\n\n"
-        "| preset | published | final | at best val | max | gap | seeds | device | wall time | command |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
-    )
+        "which were picked on the test set).\n\n"
+        "With several seeds a cell is the **mean ± sample standard deviation** (n − 1 in the denominator) over "
+        "the seeds; one seed shows its value alone. *Gap* = mean final − published. *|gap| > 2 std* says "
+        "whether the gap exceeds twice that standard deviation (n/a for one seed: no spread is measured). "
+        "Seeds are averaged only when they share the preset and its variant, the protocol version, the "
+        "precision and the recipe (every setting of the run, hashed: `recipe_hash` in each record). "
+        f"Protocols: {protocols}. The seed runs use seeds 0, 1 and 2 for every preset "
+        "(`python scripts/seed_runs.py`). A variant not yet run under the current protocol shows its "
+        "earlier row, marked *old*; superseded rows are listed under *History*. The JSON behind every row "
+        "(every seed collected, of every protocol) is in `docs/results/`; `python scripts/results_table.py "
+        "render` rewrites this page from it.\n\n" + TABLE_HEAD)
+    body = "\n".join(table_row(g) for g in main)
+    if history:
+        body += ("\n\n## History: rows of earlier protocols, superseded by a current one\n\n" + TABLE_HEAD
+                 + "\n".join(table_row(g) for g in history))
+    diagnostics = [row for row in (diagnostics_row(g) for g in main) if row]
+    if diagnostics:
+        body += (
+            "\n\n## Competition at the end of the Hebbian phase\n\n"
+            "Recorded by every run since protocol v2 (`competition` in its JSON; "
+            "`hebblib.diagnostics.competition_diagnostics`): the trained network in eval mode on the first "
+            "1,000 training images, unaugmented; at every image and position the winner is the unit (output "
+            "channel) with the largest response. Per Hebbian layer, in order and `/`-separated, means over "
+            "the row's seeds: the normalised entropy of the win rates (1: every unit wins equally often), the "
+            "units that win nowhere, the units whose output after the block's activation is never positive "
+            "(— where no activation follows the layer), and the weight norm ‖W_o‖ (mean ± spread over units). "
+            "`python scripts/diagnostics_figure.py` draws them.\n\n"
+            "| preset | protocol | seeds | layers | units | win entropy | never win | never active | ‖W_o‖ |\n"
+            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(diagnostics))
     chapters = []
     for path in sorted((STORE / "chapters").glob("*.json")):
         c = json.loads(path.read_text())
@@ -102,21 +221,21 @@ def render() -> None:
             chapters.append(f"| {c['title']}: `{key}` | {published:.2f} | {c[key]:.2f} | {c[key] - published:+.1f} | "
                             f"{c['setting']} | {c['device']} | {c['wall_s'] / 60:.0f} min | `{c['command']}` |")
     if chapters:
-        header_chapters = (
+        body += (
             "\n\n## The chapters' own experiments on the full CIFAR-10\n\n"
             "Written by `python scripts/chapter_full.py CHAPTER` to `docs/results/chapters/`; the chapters print "
-            "them beside their quick-mode numbers. Test accuracies in %, after the last read-out epoch.\n\n"
+            "them beside their quick-mode numbers. Test accuracies in %, after the last read-out epoch (one "
+            "seed each).\n\n"
             "| experiment | published | measured | gap | setting | device | wall time | command |\n"
-            "|---|---|---|---|---|---|---|---|\n")
-        rows.append(header_chapters + "\n".join(chapters))
+            "|---|---|---|---|---|---|---|---|\n" + "\n".join(chapters))
     notes_path = DOCS / "results_notes.md"
     notes = notes_path.read_text() if notes_path.is_file() else ""
-    (DOCS / "results.md").write_text(header + "\n".join(rows) + "\n\n" + notes)
-    print(f"wrote docs/results.md ({len(rows)} rows)")
+    (DOCS / "results.md").write_text(header + body + "\n\n" + notes)
+    print(f"wrote docs/results.md ({len(main)} rows, {len(history)} in the history)")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "collect" and len(sys.argv) == 3:
+    if len(sys.argv) == 3 and sys.argv[1] == "collect":
         collect(Path(sys.argv[2]))
     elif sys.argv[1:] == ["render"]:
         render()

@@ -55,45 +55,215 @@ def test_ch06_ablation_lists_its_variants(capsys):
     assert "choose from 'unit', 'randn', 'random', 'unit_crop', 'unit_ep3'" in capsys.readouterr().err
 
 
-def _fake_full_run(runs: Path, variant: str, summary: dict, epochs: list, unsupervised: dict) -> None:
-    """A finished full-data run as ``run_preset`` and ``reproduce`` leave it under ``runs/``."""
-    seed_dir = runs / variant / "full-n50000-0123abcd" / "seed0"
-    seed_dir.mkdir(parents=True)
-    metrics = {"final_test_acc": epochs[-1]["test_acc"], "test_acc_at_best_val": epochs[-1]["test_acc"],
-               "max_test_acc": max(e["test_acc"] for e in epochs), "best_val_epoch": len(epochs)}
-    result = {"seed": 0, "device": "cpu (2 threads)", "torch_version": "x", "quick": False, "complete": True,
-              "timings_s": {"data": 1.0, "unsupervised": unsupervised.get("seconds", 0.0), "features": 0.0,
+def _record(preset: str, seed: int, final: float, *, published=75.3, original=False, change=None, protocol=2,
+            precision="bf16", recipe="0123abcd", normalization="zca", epochs=None, unsupervised=None,
+            competition=None) -> dict:
+    """A finished full-data seed as ``run_preset`` writes it to results.json (``protocol=None``: a record of
+    the code before protocol versions, which had no precision either)."""
+    epochs = epochs or [{"epoch": 1, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 50.0,
+                         "test_acc": final - 0.5},
+                        {"epoch": 2, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 51.0,
+                         "test_acc": final}]
+    tests = [e["test_acc"] for e in epochs]
+    unsupervised = unsupervised or {"images": 45000, "seconds": 900.0, "images_per_s": 50.0}
+    data = {"source": "full", "normalization": normalization, "n_train": 45000, "n_val": 5000, "n_test": 10000,
+            "split_seed": 0}
+    if protocol is not None:
+        data["protocol"] = protocol
+    record = {"preset": preset, "original": original, "change": change, "published": published, "source": "README",
+              "description": "d", "seed": seed, "device": "cpu (2 threads)", "torch_version": "x", "quick": False,
+              "complete": True, "data": data, "recipe_hash": recipe if protocol is not None else None,
+              "run_dir": f"/somewhere/{preset}/full-n50000-{recipe}/seed{seed}", "config_hash": f"k{seed}",
+              "timings_s": {"data": 1.0, "unsupervised": unsupervised["seconds"], "features": 0.0,
                             "supervised": sum(e.get("seconds", 60.0) for e in epochs), "total": 0.0},
-              "unsupervised": unsupervised, "epochs": epochs, "num_parameters": 1, **metrics}
-    (seed_dir / "results.json").write_text(json.dumps(result))
-    summary = {**summary, "data": {"source": "full", "n_train": 45000}, "seeds": [0],
-               **{k: {"mean": v, "std": 0.0, "values": [v]} for k, v in metrics.items() if k != "best_val_epoch"}}
-    (seed_dir.parent / "summary.json").write_text(json.dumps(summary))
+              "unsupervised": unsupervised, "epochs": epochs, "num_parameters": 1, "final_test_acc": tests[-1],
+              "test_acc_at_best_val": tests[-1], "max_test_acc": max(tests), "best_val_epoch": len(epochs),
+              "competition": competition}
+    if protocol is not None:
+        record["precision"] = {"requested": "auto", "name": precision, "reason": "test"}
+    return record
 
 
-def test_results_table_names_changed_variants_and_measures_backprop_speed(tmp_path, monkeypatch, capsys):
+def _write_run(runs: Path, record: dict, variant: str | None = None) -> None:
+    """Write ``record`` where ``run_preset`` leaves it: ``runs/<variant>/full-n50000-<recipe>/seed<k>/``."""
+    from hebblib.presets import variant_name
+
+    variant = variant or variant_name({"name": record["preset"], "original": record["original"],
+                                       "change": record.get("change")})
+    seed_dir = runs / variant / f"full-n50000-{record['recipe_hash'] or '0123abcd'}" / f"seed{record['seed']}"
+    seed_dir.mkdir(parents=True, exist_ok=True)
+    (seed_dir / "results.json").write_text(json.dumps(record))
+
+
+@pytest.fixture
+def table(tmp_path, monkeypatch):
+    """The results_table script writing into tmp_path/docs."""
     script = load_script("results_table")
     monkeypatch.setattr(script, "DOCS", tmp_path / "docs")
     monkeypatch.setattr(script, "STORE", tmp_path / "docs" / "results")
+    return script
+
+
+def _row(text: str, start: str, section: str | None = None) -> str:
+    if section is not None:
+        text = text.split(section, 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in text.splitlines() if line.startswith(start)]
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip("|").split(" | ")]
+
+
+HEAD = ["preset", "published", "final", "at best val", "max", "gap", "2std", "seeds", "protocol", "precision",
+        "zca", "device", "wall", "command"]
+
+
+def test_results_table_names_changed_variants_and_measures_backprop_speed(table, tmp_path):
     change = {"hebbian": {"rule": {"theta_init": 0.0}}}
-    epoch = {"epoch": 1, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 50.0}
-    _fake_full_run(tmp_path / "runs", "bcm-change-x", {"preset": "bcm", "original": False, "change": change,
-                                                       "published": 75.3},
-                   [{**epoch, "test_acc": 70.0}], {"images": 45000, "seconds": 900.0, "images_per_s": 50.0})
-    _fake_full_run(tmp_path / "runs", "backprop", {"preset": "backprop", "original": False, "published": 77.0},
-                   [{**epoch, "test_acc": 60.0, "seconds": 500.0}, {**epoch, "epoch": 2, "test_acc": 65.0,
-                                                                    "seconds": 400.0}],
-                   {"images": 0, "seconds": 0.0, "images_per_s": None})
-    script.collect(tmp_path / "runs")
+    _write_run(tmp_path / "runs", _record("bcm", 0, 70.0, change=change))
+    epochs = [{"epoch": 1, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 50.0, "test_acc": 60.0,
+               "seconds": 500.0},
+              {"epoch": 2, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": 50.0, "test_acc": 65.0,
+               "seconds": 400.0}]
+    _write_run(tmp_path / "runs", _record("backprop", 0, 65.0, published=77.0, normalization="standardize",
+                                          epochs=epochs, unsupervised={"images": 0, "seconds": 0.0,
+                                                                       "images_per_s": None}))
+    table.collect(tmp_path / "runs")
     from hebblib.presets import variant_name
     stored = sorted(p.name for p in (tmp_path / "docs" / "results").glob("*.json"))
     assert stored == ["backprop.json", variant_name({"name": "bcm", "original": False, "change": change}) + ".json"]
     assert stored[1].startswith("bcm-change-")
-    script.render()
-    table = (tmp_path / "docs" / "results.md").read_text()
-    row = next(line for line in table.splitlines() if line.startswith("| `bcm`"))
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    row = _row(text, "| `bcm`")
     assert 'changed: `{"hebbian": {"rule": {"theta_init": 0.0}}}`' in row and "50 img/s Hebbian" in row
     assert """--change '{"hebbian": {"rule": {"theta_init": 0.0}}}'""" in row and "| -5.3 |" in row
-    row = next(line for line in table.splitlines() if line.startswith("| `backprop`"))
+    row = _row(text, "| `backprop`")
     assert "100 img/s backprop" in row  # 2 epochs × 45,000 images in 900 s
     assert "| 65.00 |" in row and "| -12.0 |" in row
+    assert "/somewhere" not in (tmp_path / "docs" / "results" / "backprop.json").read_text()  # no run folder
+
+
+def test_three_seeds_give_mean_sample_std_the_gap_and_its_two_std_flag(table, tmp_path):
+    import statistics
+
+    for seed, final in enumerate((70.0, 71.0, 73.0)):
+        _write_run(tmp_path / "runs", _record("bcm", seed, final, published=75.3))
+    for seed, final in enumerate((74.0, 75.0, 77.0)):
+        _write_run(tmp_path / "runs", _record("hard_basic", seed, final, published=74.8))
+    table.collect(tmp_path / "runs")
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    cells = dict(zip(HEAD, _cells(_row(text, "| `bcm`"))))
+    std = statistics.stdev([70.0, 71.0, 73.0])  # n − 1: 1.53 (the population std would be 1.25)
+    assert cells["final"] == f"71.33 ± {std:.2f}" == "71.33 ± 1.53"
+    assert cells["gap"] == "-4.0" and cells["2std"] == "yes"  # |−3.97| > 3.06
+    assert cells["seeds"] == "3 (0, 1, 2)" and cells["protocol"] == "v2" and cells["precision"] == "bf16"
+    assert cells["zca"] == "train (45,000)"
+    assert cells["command"] == ("`python -m hebblib reproduce --preset bcm --seeds 3 --source full --data ROOT "
+                                "--precision bf16`")
+    cells = dict(zip(HEAD, _cells(_row(text, "| `hard_basic`"))))
+    assert cells["final"] == "75.33 ± 1.53" and cells["gap"] == "+0.5" and cells["2std"] == "no"
+    assert "(n − 1 in the denominator)" in text
+
+
+def test_one_seed_shows_no_spread_and_no_two_std_verdict(table, tmp_path):
+    _write_run(tmp_path / "runs", _record("bcm", 1, 72.0))
+    table.collect(tmp_path / "runs")
+    table.render()
+    cells = dict(zip(HEAD, _cells(_row((tmp_path / "docs" / "results.md").read_text(), "| `bcm`"))))
+    assert cells["final"] == "72.00" and "±" not in cells["at best val"] + cells["max"]
+    assert cells["2std"] == "n/a" and cells["seeds"] == "1 (1)" and cells["gap"] == "-3.3"
+    assert "--first-seed 1 --seeds 1 --source full" in cells["command"]
+
+
+def test_seeds_are_grouped_only_within_protocol_precision_and_recipe(table, tmp_path):
+    """The committed one-seed row of the old protocol stays in the file and moves to the history; fp32 and
+    bf16 seeds, and seeds of another recipe, are separate rows; nothing is averaged across them."""
+    store = tmp_path / "docs" / "results"
+    store.mkdir(parents=True)
+    old = _record("bcm", 0, 73.07, protocol=None)
+    legacy = {k: old[k] for k in ("preset", "original", "published", "source", "data")}
+    legacy.update({"seeds": [0], "final_test_acc": {"mean": 73.07, "std": 0.0, "values": [73.07]},
+                   "runs": [{k: old[k] for k in ("seed", "device", "torch_version", "timings_s", "unsupervised",
+                                                 "final_test_acc", "test_acc_at_best_val", "max_test_acc",
+                                                 "best_val_epoch", "epochs", "num_parameters")}]})
+    (store / "bcm.json").write_text(json.dumps(legacy))  # the format committed before protocol versions
+    runs = tmp_path / "runs"
+    for seed, final in enumerate((70.0, 72.0)):
+        _write_run(runs, _record("bcm", seed, final))                                      # v2, bf16
+    _write_run(runs, _record("bcm", 0, 60.0, precision="fp32", recipe="fp32fp32"))        # v2, fp32
+    _write_run(runs, _record("bcm", 2, 50.0, recipe="99999999"), variant="bcm")          # another recipe
+    table.collect(runs)
+    stored = json.loads((store / "bcm.json").read_text())
+    assert len(stored["runs"]) == 5 and sum(r["final_test_acc"] == 73.07 for r in stored["runs"]) == 1
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    main = text.split("## History")[0]
+    rows = [dict(zip(HEAD, _cells(line))) for line in main.splitlines() if line.startswith("| `bcm`")]
+    assert sorted((r["final"], r["precision"], r["seeds"]) for r in rows) == [
+        ("50.00", "bf16", "1 (2)"), ("60.00", "fp32", "1 (0)"), ("71.00 ± 1.41", "bf16", "2 (0, 1)")]
+    history = dict(zip(HEAD, _cells(_row(text, "| `bcm`", "## History"))))
+    assert history["final"] == "73.07" and history["protocol"] == "v1 (old)" and history["2std"] == "n/a"
+    assert history["zca"] == "train+val (50,000)" and history["precision"] == "fp32"
+    assert history["command"] == "`python -m hebblib reproduce --preset bcm --data ROOT`"
+    # collecting the same runs again changes nothing; a seed run again replaces its earlier copy
+    table.collect(runs)
+    assert json.loads((store / "bcm.json").read_text()) == stored
+    _write_run(runs, _record("bcm", 1, 74.0))
+    table.collect(runs)
+    table.render()
+    assert "| 72.00 ± 2.83 |" in (tmp_path / "docs" / "results.md").read_text()
+
+
+def test_a_variant_without_current_seeds_keeps_its_old_row_in_the_main_table(table, tmp_path):
+    store = tmp_path / "docs" / "results"
+    store.mkdir(parents=True)
+    (store / "temporal.json").write_text(json.dumps(
+        {"preset": "temporal", "original": False, "published": 74.6, "source": "README",
+         "runs": [{k: v for k, v in _record("temporal", 0, 74.73, published=74.6, protocol=None).items()}]}))
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    assert "## History" not in text
+    cells = dict(zip(HEAD, _cells(_row(text, "| `temporal`"))))
+    assert cells["protocol"] == "v1 (old)" and cells["final"] == "74.73" and cells["2std"] == "n/a"
+
+
+def test_collect_keeps_the_competition_diagnostics_and_render_tabulates_them(table, tmp_path):
+    def competition(entropy):
+        layer = {"units": 4, "sites": 80, "win_entropy": entropy, "effective_units": 2.0, "max_win_rate": 0.5,
+                 "dead_never_win": 2, "never_active": 1, "radius_p": 2.0, "radius_mean": 1.5, "radius_std": 0.25,
+                 "radius_min": 1.0, "radius_max": 2.0}
+        return {"evaluation": {"images": 1000}, "layers": {"conv1": layer, "conv2": {**layer, "never_active": None}}}
+
+    for seed, entropy in enumerate((0.5, 0.7)):
+        _write_run(tmp_path / "runs", _record("soft", seed, 76.0 + seed, published=79.2,
+                                              competition=competition(entropy)))
+    table.collect(tmp_path / "runs")
+    stored = json.loads((tmp_path / "docs" / "results" / "soft.json").read_text())
+    assert [r["competition"]["layers"]["conv1"]["win_entropy"] for r in stored["runs"]] == [0.5, 0.7]
+    table.render()
+    row = _row((tmp_path / "docs" / "results.md").read_text(), "| `soft`", "## Competition")
+    assert _cells(row)[3:] == ["conv1 / conv2", "4 / 4", "0.600 / 0.600", "2.0 / 2.0", "1.0 / —",
+                               "1.50 ± 0.25 / 1.50 ± 0.25"]
+
+
+def test_group_runs_against_an_independent_mean_and_sample_std():
+    import statistics
+
+    from hebblib.results import group_runs, published_gap
+
+    values = [71.2, 70.4, 72.9]
+    groups = group_runs([_record("bcm", s, v) for s, v in enumerate(values)])
+    (group,) = groups
+    assert group["final_test_acc"]["mean"] == pytest.approx(statistics.mean(values))
+    assert group["final_test_acc"]["std"] == pytest.approx(statistics.stdev(values))
+    assert group["gap"] == pytest.approx(statistics.mean(values) - 75.3) and group["gap_beyond_2std"] is True
+    assert published_gap({"mean": 75.0, "std": 0.2, "values": [74.8, 75.2]}, 75.3)["gap_beyond_2std"] is False
+    assert published_gap({"mean": 75.0, "std": 0.0, "values": [75.0]}, 70.0)["gap_beyond_2std"] is None
+    assert published_gap({"mean": 75.0, "std": 0.0, "values": [75.0, 75.0]}, None) == {"gap": None,
+                                                                                       "gap_beyond_2std": None}
+    with pytest.raises(ValueError, match="seed repeated"):
+        group_runs([_record("bcm", 0, 70.0), _record("bcm", 0, 71.0)])
