@@ -267,3 +267,37 @@ def test_group_runs_against_an_independent_mean_and_sample_std():
                                                                                        "gap_beyond_2std": None}
     with pytest.raises(ValueError, match="seed repeated"):
         group_runs([_record("bcm", 0, 70.0), _record("bcm", 0, 71.0)])
+
+
+def test_chapters_print_the_current_protocols_mean_and_std_or_one_labelled_seed(table, tmp_path, monkeypatch,
+                                                                                 capsys):
+    """hebblib.notebook.report_committed_preset, which the chapters call, reads what collect wrote."""
+    from hebblib import results
+    from hebblib.notebook import report_committed_preset
+
+    monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path / "docs" / "results")
+    store = tmp_path / "docs" / "results"
+    store.mkdir(parents=True)
+    (store / "bcm.json").write_text(json.dumps({"preset": "bcm", "original": False, "published": 75.3,
+                                                "runs": [_record("bcm", 0, 73.07, protocol=None)]}))
+    report_committed_preset("bcm", 75.3, "README")
+    line = capsys.readouterr().out.strip()
+    assert "committed full-data run (one seed)" in line and "measured 73.1%" in line and "±" not in line
+    assert "old protocol v1, ZCA fitted on train+val (50,000) images" in line
+    runs = tmp_path / "runs"
+    _write_run(runs, _record("bcm", 0, 72.0))
+    table.collect(runs)
+    report_committed_preset("bcm", 75.3, "README")
+    line = capsys.readouterr().out.strip()  # the current protocol's one seed, not the old one
+    assert "(one seed)" in line and "measured 72.0%" in line and "protocol v2, bf16" in line and "old" not in line
+    for seed, final in ((1, 70.0), (2, 73.0)):
+        _write_run(runs, _record("bcm", seed, final))
+    table.collect(runs)
+    full = results.full_data_accuracy("bcm")
+    assert (full["seeds"], full["current"], full["final"]) == (3, True, pytest.approx(71.6667, abs=1e-4))
+    report_committed_preset("bcm", 75.3, "README")
+    line = capsys.readouterr().out.strip()
+    assert "committed full-data runs (3 seeds)" in line
+    assert "measured 71.7 ± 1.5% (mean ± sample std of 3 seeds)" in line  # stdev(72, 70, 73) = 1.53
+    assert "difference of the mean -3.6 points" in line and "published 75.3% (README)" in line
+    assert "± 0.0" not in line
