@@ -39,6 +39,19 @@ def todo(message: str = "replace this line with your code"):
     raise ExerciseNotDone(message)
 
 
+def print_checks(rows) -> None:
+    """Print one line per ``(label, measured, target_text, ok)``: ✓ or ✗, the measured value, the target."""
+    for label, measured, target, ok in rows:
+        print(f"{'✓' if ok else '✗'} {label}: measured {measured} | target {target}")
+
+
+def print_summary(rows) -> None:
+    """Like :func:`print_checks`, with rows whose verdict ``ok`` is None printed as a comparison only."""
+    print_checks([r for r in rows if r[3] is not None])
+    for label, measured, target, _ in (r for r in rows if r[3] is None):
+        print(f"· {label}: measured {measured} | {target}")
+
+
 def check_exercise(name: str, attempt: Callable, solution: Callable, cases, atol: float = 1e-5) -> Callable:
     """Compare a student's function with the reference solution on ``cases`` (a list of argument
     tuples). Prints a visible verdict and returns the function to use from here on: the student's

@@ -66,7 +66,7 @@ def _sync(device: torch.device) -> None:
 def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment: bool = True,
                   layerwise: bool = False, warmup_batches: int = 0, generator: torch.Generator | None = None,
                   check_every: int | None = None, progress: bool = True, label: str = "hebbian",
-                  precision: str = "fp32") -> dict:
+                  precision: str = "fp32", upto: int | None = None, callback=None) -> dict:
     """Phase 1: ``epochs`` unsupervised epochs over ``data`` (a ``DeviceDataset``; labels unused).
 
     Per batch: ``model.features(x)`` in training mode, then ``model.apply_updates()`` (all layers at once).
@@ -77,7 +77,10 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     checked every ``check_every`` updates (default 1 on the CPU, 50 on CUDA, so the loop never waits on the
     GPU in between). ``precision``: the arithmetic of the layers' products (``'fp32'``, ``'bf16'`` or
     ``'auto'``, :func:`hebblib.runtime.resolve_precision`); subnormal floats count as 0 meanwhile
-    (:func:`hebblib.runtime.flush_denormals`). Returns ``images``, ``seconds``, ``images_per_s``.
+    (:func:`hebblib.runtime.flush_denormals`). ``upto``: the forward stops after block ``upto`` (only the
+    layers up to it see data; default: the whole network). ``callback(model)`` runs after every batch's
+    update; a callback with a ``start(model)`` method gets it once, before the first batch (to attach
+    hooks). Returns ``images``, ``seconds``, ``images_per_s``.
     """
     layers = model.hebbian_layers()
     device = next(model.parameters()).device
@@ -87,11 +90,13 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     check_every = check_every or (CUDA_CHECK_EVERY if device.type == "cuda" else 1)
     for layer in layers.values():
         layer.check_every = check_every
-    plan = [(list(layers), None)] if not layerwise else [([name], model.stage_of(name)) for name in layers]
+    plan = [(list(layers), upto)] if not layerwise else [([name], model.stage_of(name)) for name in layers]
     n_batches = -(-len(data) // batch_size)
     model.train()
     images, step, start = 0, 0, time.perf_counter()
     where = "before training"
+    if hasattr(callback, "start"):
+        callback.start(model)
     try:
         for names, upto in plan:
             model.set_plastic(names)
@@ -109,6 +114,8 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
                             layer.delta_w.zero_()
                     else:
                         model.apply_updates()
+                    if callback is not None:
+                        callback(model)
                     images += x.shape[0]
                     step += 1
         where = "at the end of the unsupervised phase"

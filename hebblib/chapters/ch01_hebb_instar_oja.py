@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from ..data import correlated_gaussian_2d, gaussian_cloud
 from ..errors import HebbianDivergenceError
 from ..layers import HebbianLinear
+from ..notebook import print_checks  # noqa: F401  (the notebook calls ch1.print_checks)
 from ..runtime import single_thread
 
 RULES = ("hebb", "instar", "oja", "sanger")
@@ -366,12 +367,6 @@ def sanger_section(lr: float = 0.05, steps: int = 600, batch_size: int = 32, see
 
 
 # ----- the summary ------------------------------------------------------------------------------------
-def print_checks(rows) -> None:
-    """Print one line per ``(label, measured, target_text, ok)``: ✓ or ✗, the measured value, the target."""
-    for label, measured, target, ok in rows:
-        print(f"{'✓' if ok else '✗'} {label}: measured {measured} | target {target}")
-
-
 def summary_rows(hebb: dict, instar: dict, oja: dict, sanger: dict):
     """The chapter's measured numbers beside their theoretical targets (rounded for a stable printout)."""
     growth, predicted = hebb["growth_per_step"], hebb["predicted_growth_per_step"]

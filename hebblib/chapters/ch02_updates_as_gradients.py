@@ -23,7 +23,7 @@ from ..data import load_subset
 from ..layers import HebbianConv2d
 from ..surrogate import surrogate_loss, surrogate_update
 from ..runtime import single_thread
-from .ch01_hebb_instar_oja import print_checks
+from ..notebook import print_checks
 
 SURROGATE_RULES = ("hebb", "instar", "oja")
 OUTPUTS = ("binary WTA", "graded WTA", "no competition")

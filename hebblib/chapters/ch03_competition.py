@@ -24,13 +24,13 @@ from .. import diagnostics as dg
 from ..competitions import Competition
 from ..data import gaussian_clusters, image_patches
 from ..layers import HebbianLinear
-from ..plots.filters import normalize_images
-from .ch01_hebb_instar_oja import COLORS as _FIRST_COLORS
+from ..plots.mosaic import filter_mosaic
 from ..runtime import single_thread
-from .ch01_hebb_instar_oja import print_checks
+from ..notebook import print_checks
 
 ACTIVATIONS = ("cosine", "dot")
-COLORS = _FIRST_COLORS + ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "0.3")
+# chapter 1's four unit colours, then six more
+COLORS = ("tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "0.3")
 RING_CLUSTERS, RING_RADIUS, RING_STD = 5, 3.0, 0.5
 
 
@@ -282,21 +282,6 @@ def patch_stats(layer: HebbianLinear, data: torch.Tensor) -> dict:
     return {"entropy": dg.usage_entropy(counts), "dead_fraction": dg.dead_fraction(counts),
             "correlation": response_correlation(layer, data), "mean_norm": float(layer.weight.detach().norm(dim=1).mean()),
             "counts": counts}
-
-
-def filter_mosaic(weights: torch.Tensor, ncols: int = 8, gap: int = 1) -> torch.Tensor:
-    """Tile filters (O, 3, k, k) into one RGB image (H, W, 3), each filter normalised on its own with
-    grey at zero (``hebblib.plots.normalize_images``, mode 'symmetric'), separated by white lines.
-    One image instead of one axes per filter: 64 filters draw in milliseconds."""
-    tiles = normalize_images(weights, mode="symmetric")
-    count, channels, k, _ = tiles.shape
-    rows = math.ceil(count / ncols)
-    mosaic = torch.ones(channels, rows * (k + gap) + gap, ncols * (k + gap) + gap)
-    for index in range(count):
-        r, c = divmod(index, ncols)
-        top, left = gap + r * (k + gap), gap + c * (k + gap)
-        mosaic[:, top:top + k, left:left + k] = tiles[index]
-    return mosaic.permute(1, 2, 0)
 
 
 def filter_grid_figure(layers: dict, size: int = 5, titles: dict | None = None) -> Figure:

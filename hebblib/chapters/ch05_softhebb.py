@@ -30,9 +30,12 @@ from ..errors import HebbianDivergenceError
 from ..layers import HebbianConv2d
 from ..plots.competition import plot_radius, plot_weight_histogram
 from ..plots.receptive_fields import pga_receptive_fields, plot_receptive_fields
+from ..presets import get_preset
 from ..runtime import is_quick, quick_or, seed_everything, single_thread
 
-PUBLISHED = {"nimmo_readme": 79.2, "softhebb_paper": 80.3}
+# the published numbers, from the presets
+PUBLISHED = {"nimmo_readme": get_preset("soft")["published"],
+             "softhebb_paper": get_preset("softhebb_paper")["published"]}
 SOURCES = {"nimmo_readme": "Nimmo & Mondragón code README, 'soft' preset, 20 classifier epochs",
            "softhebb_paper": "Journé et al. 2023 (SoftHebb paper), 50 classifier epochs, its own protocol"}
 # Quick mode trains a quarter-width copy of the 'soft' preset (24 → 96 → 384 channels): the full width
@@ -153,8 +156,6 @@ def radius_figure(lr: float = 0.3, steps: int = 100, power: float = 0.5, seed: i
 def quick_preset(quick: bool | None = None) -> dict:
     """The ``soft`` preset; in quick mode at quarter width and without flip augmentation of the
     classifier (which would double the feature extraction)."""
-    from ..presets import get_preset
-
     preset = get_preset("soft")
     if is_quick() if quick is None else quick:
         preset["model"]["width_factor"] = QUICK_WIDTH
@@ -184,7 +185,7 @@ def train_soft(seed: int = 0, quick: bool | None = None, out=None, progress: boo
     Quick mode writes its run into a temporary folder; full mode into :func:`runs_folder` (resumable).
     """
     from ..presets import build_model, resolve_preset
-    from ..training import run_preset
+    from ..training import hebbian_network, run_preset
 
     quick = is_quick() if quick is None else quick
     progress = (not quick) if progress is None else progress
@@ -198,9 +199,7 @@ def train_soft(seed: int = 0, quick: bool | None = None, out=None, progress: boo
         result = run_preset(preset, seed=seed, quick=quick, out=out, resume=not quick, progress=progress)
     seed_everything(seed)  # run_preset builds its model right after seeding: the same initial weights
     before = build_model(preset).eval()
-    after = build_model(preset)
-    checkpoint = torch.load(Path(result["run_dir"]) / "unsupervised.pt", map_location="cpu", weights_only=False)
-    after.load_state_dict(checkpoint["model"])
+    after = hebbian_network(result, preset)
     if quick and temporary:  # nothing to resume from in quick mode: leave no files behind
         shutil.rmtree(out, ignore_errors=True)
     return {**result, "before": before, "after": after.eval(), "preset": preset}

@@ -6,35 +6,26 @@ each other (Nimmo §3.3.9, after Hasani et al. 2019; spec nimmo-thesis §1.16):
 
     K(x, y) = ( G_e / (2π σ_e²) − G_i / (2π σ_i²) ) / K(0, 0),   G_s = exp(−(x² + y²) / (2σ²)).
 
-The module also holds what chapters 7–10 share: a *reduced* run of a preset (the first block of the
-SoftHebb network at a fraction of its width, a few hundred subset images, a short linear probe) for quick
-mode, the full run through :func:`hebblib.training.run_preset` otherwise, and the lines that print the
-measured number beside the published one and the committed full-data figure.
+What chapters 7–10 share (a *reduced* run of a preset for quick mode, the full run otherwise, the lines
+that print a run's number beside the published one) is in :mod:`hebblib.experiments`.
 """
 from __future__ import annotations
 
 import functools
 import math
-import time
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from matplotlib.figure import Figure
-from torch import nn
 
-from ..classifier import linear_probe
+from ..experiments import (QUICK_BLOCKS, QUICK_WIDTH, FirstBlocks, PresetRun, describe_run,  # noqa: F401
+                           example_images, filters_side_by_side, print_runs, reduced_data, report_preset,
+                           report_runs, train_full, train_presets, train_reduced, with_changes)
 from ..layers import HebbianConv2d
+from ..notebook import print_checks, print_summary  # noqa: F401
 from ..plots import style
-from ..presets import DEFAULT_SURROUND, build_model, get_preset, resolve_preset
-from ..runtime import is_quick, seed_everything, single_thread
+from ..presets import DEFAULT_SURROUND, get_preset
 from ..surround import SurroundModulation, dog_kernel
-from ..training import load_splits, run_preset
-from .ch01_hebb_instar_oja import print_checks
-from .ch03_competition import filter_mosaic
 
-QUICK_WIDTH = 0.25      # quick mode: the first block at a quarter of its width (24 filters instead of 96)
-QUICK_BLOCKS = 1        # ... and only the first block learns and feeds the probe
 THESIS = {"hard WTA": 72.1, "hard WTA + surround": 73.0}
 THESIS_SOURCE = "Nimmo (2024) MSc thesis, Table 3 (5 classifier epochs)"
 # the surround settings of the 2025 code's 'optimal' preset, per layer, and the thesis default
@@ -92,14 +83,6 @@ def valid_surround(size, sigma_e, sigma_i) -> tuple[int, float, float, str]:
 
 # ----- the activation maps of a few images ------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
-def example_images(n: int = 3) -> torch.Tensor:
-    """``n`` standardised test images of the shipped CIFAR-10 subset (cached)."""
-    _, _, test = load_splits({"normalization": "standardize"}, source="subset", limit_train=200, limit_test=20)
-    x, _ = test.get(slice(0, n))
-    return x.cpu()
-
-
-@functools.lru_cache(maxsize=1)
 def fixed_layer(units: int = 8, seed: int = 0) -> HebbianConv2d:
     """A random first layer (5×5, cosine activity, reflect padding as in the networks), never trained."""
     layer = HebbianConv2d(3, units, 5, padding=2, padding_mode="reflect", activation="cosine",
@@ -151,162 +134,6 @@ def surround_demo(sigma_e: float = 1.2, sigma_i: float = 1.4, size: int = 5, cha
     return fig
 
 
-# ----- shared by chapters 7–10: a reduced or a full run of a preset ------------------------------------------
-class FirstBlocks(nn.Module):
-    """The first ``blocks`` blocks of a ``HebbianNet``, seen as a feature extractor for the linear probe."""
-
-    def __init__(self, net, blocks: int = 1):
-        super().__init__()
-        self.net, self.blocks = net, int(blocks)
-        with torch.no_grad():
-            was = net.training
-            self.num_features = net.eval().features(torch.zeros(1, *net.input_shape), upto=self.blocks - 1).shape[1]
-            net.train(was)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.features(x, upto=self.blocks - 1)
-
-
-@dataclass
-class PresetRun:
-    """One trained network and its probe: ``accuracy`` is the max test accuracy over the probe epochs
-    (the README's measure), in %."""
-
-    label: str
-    net: nn.Module
-    history: list
-    quick: bool
-    n_train: int
-    n_test: int
-    seconds: float
-    info: dict = field(default_factory=dict)
-
-    @property
-    def accuracy(self) -> float:
-        return max(h["test_acc"] for h in self.history)
-
-    def layer(self, name: str = "conv1"):
-        return self.net.hebbian_layers()[name]
-
-
-def with_changes(name: str, hebbian: dict | None = None, layers: dict | None = None, label: str | None = None) -> dict:
-    """Preset ``name`` with ``hebbian`` settings merged over its shared ones and ``layers`` over every
-    stage (e.g. ``with_changes('hard_basic', {'surround': DEFAULT_SURROUND})``)."""
-    preset = get_preset(name)
-    preset["hebbian"] = {**(preset["hebbian"] or {}), **(hebbian or {})}
-    if layers and preset["layers"]:
-        preset["layers"] = [{**stage, **layers} for stage in preset["layers"]]
-    if label:
-        preset["name"] = label
-    return preset
-
-
-@functools.lru_cache(maxsize=4)
-def reduced_data(normalization: str = "zca", n_train: int = 1000, n_test: int = 500, source: str = "subset"):
-    """``(train, val, test)`` of the shipped subset (or of the full CIFAR-10 with ``source='full'``): the first
-    ``n_train`` training images (10 % of them for validation) and ``n_test`` test images, ZCA fitted on all of
-    the source's training images."""
-    return load_splits({"normalization": normalization, "zca_eps": 1e-3}, source=source,
-                       limit_train=n_train, limit_test=n_test)
-
-
-def train_reduced(preset, label: str | None = None, *, width_factor: float = QUICK_WIDTH, blocks: int = QUICK_BLOCKS,
-                  n_train: int = 1000, n_test: int = 500, batch_size: int = 32, probe_epochs: int = 10,
-                  seed: int = 0, callback=None, source: str = "subset") -> PresetRun:
-    """Quick mode: the preset's network at ``width_factor`` of its width, whose first ``blocks`` blocks learn
-    for one pass over ``n_train`` subset images (``source='full'``: images of the full CIFAR-10; no flips),
-    then a Dropout + Linear probe on those blocks' features for ``probe_epochs`` epochs. Same data, seed
-    and probe for every preset, so two runs differ only in the preset's settings. ``callback(net)`` runs
-    after every batch's update; a callback with a ``start(net)`` method gets it once, before the first
-    batch (to attach hooks). On one thread: these tensors are small."""
-    preset = resolve_preset(preset)
-    preset["model"] = {**preset.get("model", {}), "width_factor": width_factor}
-    train, val, test = reduced_data(preset["data"]["normalization"], n_train, n_test, source)
-    start = time.perf_counter()
-    with single_thread():
-        seed_everything(seed)
-        net = build_model(preset)
-        net.train()
-        generator = torch.Generator().manual_seed(seed * 1000 + 1)
-        if hasattr(callback, "start"):
-            callback.start(net)
-        for x, _ in train.batches(batch_size, shuffle=True, augment=False, generator=generator):
-            with torch.no_grad():
-                net.features(x, upto=blocks - 1)
-            net.apply_updates()
-            if callback is not None:
-                callback(net)
-        net.check_finite()
-        torch.manual_seed(seed * 1000 + 2)
-        history = linear_probe(FirstBlocks(net, blocks), train, val, test, epochs=probe_epochs, progress=False,
-                               generator=torch.Generator().manual_seed(seed * 1000 + 3))
-    return PresetRun(label or preset["name"], net.eval(), history, True, len(train), len(test),
-                     time.perf_counter() - start, {"width_factor": width_factor, "blocks": blocks,
-                                                    "probe_epochs": probe_epochs, "preset": preset["name"]})
-
-
-def train_full(preset, label: str | None = None, seed: int = 0, progress: bool = True) -> PresetRun:
-    """Full mode: :func:`hebblib.training.run_preset` on all of CIFAR-10 (resumable under ``runs/``), and
-    the network read back from the run's checkpoint."""
-    preset = resolve_preset(preset)
-    result = run_preset(preset, seed=seed, quick=False, progress=progress)
-    net = build_model(preset)
-    checkpoint = torch.load(Path(result["run_dir"]) / "unsupervised.pt", map_location="cpu", weights_only=False)
-    net.load_state_dict(checkpoint["model"])
-    return PresetRun(label or preset["name"], net.eval(), result["epochs"], False, result["data"]["n_train"],
-                     result["data"]["n_test"], result["timings_s"]["total"], {"preset": preset["name"]})
-
-
-def train_presets(presets: dict, quick: bool | None = None, **options) -> dict:
-    """``label: preset`` → ``label: PresetRun``, reduced in quick mode, full otherwise."""
-    quick = is_quick() if quick is None else quick
-    if quick:
-        return {label: train_reduced(p, label, **options) for label, p in presets.items()}
-    return {label: train_full(p, label) for label, p in presets.items()}
-
-
-def describe_run(run: PresetRun) -> str:
-    if run.quick:
-        i = run.info
-        return (f"REDUCED run: first {i['blocks']} block at width × {i['width_factor']}, {run.n_train} subset "
-                f"images, {i['probe_epochs']} probe epochs")
-    return f"full run: whole network, {run.n_train:,} training images, {len(run.history)} classifier epochs"
-
-
-def print_runs(runs: dict) -> None:
-    """One line per run: the probe's max test accuracy, the epoch it was reached, the time."""
-    for label, run in runs.items():
-        best = max(range(len(run.history)), key=lambda i: run.history[i]["test_acc"])
-        print(f"{label:30s} max test accuracy {run.accuracy:5.1f}% (epoch {best + 1}), {run.seconds:5.1f} s")
-    first = next(iter(runs.values()))
-    print(f"({describe_run(first)}; {first.n_test} test images)")
-
-
-def report_preset(preset_name: str, run: PresetRun, label: str | None = None, original: bool = False) -> None:
-    """This run's number beside the published one of ``preset_name``, and the committed full-data figure
-    (with ``original``: the committed run with the original code's behaviour, ``--original``)."""
-    from ..notebook import report, report_committed_preset
-
-    preset = get_preset(preset_name)
-    note = ("reduced quick-mode run: far below the published number by design; compare runs with each other"
-            if run.quick else "")
-    report(f"{label or preset_name}, this run ({describe_run(run)})", run.accuracy, preset["published"],
-           "README", note)
-    report_committed_preset(preset_name, preset["published"], "README", original=original)
-
-
-def filters_side_by_side(runs: dict, layer: str = "conv1", ncols: int = 8) -> Figure:
-    """The first-layer filters of each run as one mosaic (grey = 0, each filter scaled on its own)."""
-    fig = Figure(figsize=(3.6 * len(runs), 3.6), layout="constrained")
-    axes = fig.subplots(1, len(runs), squeeze=False)[0]
-    for ax, (label, run) in zip(axes, runs.items()):
-        w = run.layer(layer).weight.detach().cpu()
-        ax.imshow(filter_mosaic(w, ncols=ncols).numpy(), interpolation="nearest")
-        ax.set_axis_off()
-        ax.set_title(f"{label}: {run.accuracy:.1f}%", fontsize=10)
-    return fig
-
-
 # ----- 2. hard WTA with and without the surround -------------------------------------------------------------
 def surround_presets() -> dict:
     """The hard-WTA baseline and the same preset with the thesis surround (5, 1.2, 1.4) on every layer."""
@@ -334,13 +161,6 @@ def summary_rows(runs: dict) -> list:
         ("hard WTA + surround minus hard WTA", f"{sm.accuracy - base.accuracy:+.1f} points",
          "+0.9 points in the thesis (73.0 vs 72.1)", None),
     ]
-
-
-def print_summary(rows) -> None:
-    """Like ``print_checks``, with rows whose verdict is None printed as a comparison only."""
-    print_checks([r for r in rows if r[3] is not None])
-    for label, measured, target, _ in (r for r in rows if r[3] is None):
-        print(f"· {label}: measured {measured} | {target}")
 
 
 # the committed full-data pair that differs only in the surround: 'optimal' is 'bcm' plus per-layer surround
@@ -378,18 +198,6 @@ def report_full_surround_pair(directory=None) -> float | None:
           f"measured {effect:+.1f} points | README {published[with_name]:.1f} vs {published[without_name]:.1f}, "
           f"{published[with_name] - published[without_name]:+.1f} points")
     return effect
-
-
-def report_runs(rows, runs: dict, published: dict, source: str, preset_name: str, preset_run: str) -> None:
-    """The closing cell of chapters 7–10: the comparison rows of ``rows`` (verdict None), each run's number
-    beside its published one (``published[label]``, from ``source``), and ``preset_name``'s full-data figure
-    beside the run ``runs[preset_run]``."""
-    from ..notebook import report
-
-    print_summary([r for r in rows if r[3] is None])
-    for label, run in runs.items():
-        report(f"{label}, this run ({describe_run(run)})", run.accuracy, published[label], source)
-    report_preset(preset_name, runs[preset_run])
 
 
 __all__ = [

@@ -17,7 +17,8 @@ import torch
 from matplotlib.figure import Figure
 
 from ..presets import get_preset
-from .ch07_lateral_inhibition import PresetRun, print_checks, train_presets
+from ..experiments import PresetRun, train_presets, train_reduced
+from ..notebook import print_checks
 
 PATTERN_COLORS = ("tab:blue", "tab:orange", "tab:green")
 DIVERGED = 1e3  # the toy stops when a response exceeds this (θ too slow to hold the activity)
@@ -167,7 +168,6 @@ def train_bcm_runs(quick: bool | None = None, **options):
     quick = is_quick() if quick is None else quick
     if not quick:
         return train_presets(presets, quick=False), recorder
-    from .ch07_lateral_inhibition import train_reduced
 
     runs = {}
     for label, preset in presets.items():

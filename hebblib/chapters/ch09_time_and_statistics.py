@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from ..layers import HebbianConv2d
 from ..presets import get_preset
 from ..plots import style
-from .ch07_lateral_inhibition import example_images, print_checks, with_changes
+from ..experiments import example_images, train_presets, train_reduced, with_changes
+from ..notebook import print_checks
 
 
 # ----- 1. the statistical gate ----------------------------------------------------------------------------------
@@ -159,7 +160,6 @@ def train_with_winners(presets: dict, **options) -> tuple[dict, dict]:
     """Quick mode: :func:`train_reduced` on each preset with a :class:`WinnerRecorder` on conv1. Full mode: the
     full runs, and no recording (the pipeline has no per-batch hooks)."""
     from ..runtime import is_quick
-    from .ch07_lateral_inhibition import train_presets, train_reduced
 
     if not is_quick():
         return train_presets(presets, quick=False), {}

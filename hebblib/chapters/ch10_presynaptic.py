@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 
 from ..presets import get_preset
 from ..presynaptic import DIMS, KINDS, presynaptic_weights
-from .ch03_competition import filter_mosaic
-from .ch07_lateral_inhibition import print_summary
+from ..notebook import print_summary
+from ..plots.mosaic import filter_mosaic
 
 EPS = 1e-6
 THESIS = {"hard WTA": 72.1, "hard WTA + presynaptic": 66.5}

@@ -10,39 +10,30 @@ A depthwise channel has only one unit, so there is nobody to compete with at a p
 moves to *space*, one winning position per channel and image (§1.17). The original code's cosine
 normalises W over the input channels at each tap ('cosine_per_tap'); with one input channel per
 group that is ``W / |W| = sign(W)``, so the learned magnitudes of depthwise weights never reach the
-forward pass (§7 C-1). The chapter also holds the reduced-run helpers that chapters 12 and 13 reuse.
+forward pass (§7 C-1). The runs (shared with chapters 12 and 13) are :mod:`hebblib.experiments`' pipeline runs.
 """
 from __future__ import annotations
-
-import math
-import tempfile
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
+from ..experiments import (QUICK_PROBE_EPOCHS, QUICK_TEST, QUICK_TRAIN, QUICK_WIDTH,  # noqa: F401
+                           chapter_preset, demo_image, depthwise_layer, describe_result as describe_run,
+                           initial_network as initial_model, parameter_rows, print_comparison,
+                           print_full_figure, layer_response as response, train_run)
 from ..layers import HebbianConv2d
-from ..networks import PARAMETER_COUNTS, build_network
-from ..runtime import is_quick, seed_everything, single_thread
-from .ch01_hebb_instar_oja import print_checks
+from ..networks import PARAMETER_COUNTS
+from ..notebook import print_checks  # noqa: F401
+from ..plots.mosaic import kernel_mosaic
+from ..presets import get_preset
 
-PUBLISHED = {"depthwise": 72.0, "hard_basic": 74.8}
+# the published numbers, from the presets
+PUBLISHED = {name: get_preset(name)["published"] for name in ("depthwise", "hard_basic")}
 SOURCE_README = "Nimmo & Mondragón code README"
-THESIS_DEPTHWISE = 69.0  # thesis Table 3, 5 classifier epochs (spec §8 Ch 11)
-QUICK_WIDTH, QUICK_TRAIN, QUICK_TEST, QUICK_PROBE_EPOCHS = 0.25, 800, 400, 5
-
+THESIS_DEPTHWISE = 69.0  # thesis Table 3, 5 classifier epochs (spec §8 Ch 11); no preset holds the thesis run
 
 # ----- 1. parameters ------------------------------------------------------------------------------------
-def parameter_rows(architecture: str, width_factor: float = 1.0) -> list[tuple[str, tuple, int]]:
-    """``(layer, weight shape, parameters)`` for every Hebbian layer and the head of ``architecture``."""
-    net = build_network(architecture, width_factor=width_factor, generator=torch.Generator().manual_seed(0))
-    rows = [(name, tuple(layer.weight.shape), layer.weight.numel()) for name, layer in net.hebbian_layers().items()]
-    head = net.classifier
-    rows.append(("head (Linear)", tuple(head.weight.shape), head.weight.numel() + head.bias.numel()))
-    return rows
-
-
 def print_parameter_table(architectures=("softhebb", "softhebb_depthwise")) -> dict:
     """Print the per-layer breakdown of each architecture and its total; returns the totals."""
     totals = {}
@@ -85,27 +76,6 @@ def library_spatial_mask(u: torch.Tensor) -> torch.Tensor:
 
 
 # ----- 3. the per-tap cosine pitfall --------------------------------------------------------------------
-def depthwise_layer(channels: int = 8, kernel: int = 3, activation: str = "cosine", dale=False,
-                    seed: int = 0) -> HebbianConv2d:
-    """A depthwise Hebbian layer (groups = channels) with seeded random weights."""
-    return HebbianConv2d(channels, channels, kernel, padding=kernel // 2, groups=channels, activation=activation,
-                         dale=dale, generator=torch.Generator().manual_seed(seed)).eval()
-
-
-def response(layer: HebbianConv2d, x: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """The layer's output on ``x``, optionally with ``weight`` swapped in (the layer is left unchanged)."""
-    saved = layer.weight.detach().clone()
-    try:
-        if weight is not None:
-            with torch.no_grad():
-                layer.weight.copy_(weight)
-        with torch.no_grad():
-            return layer(x)
-    finally:
-        with torch.no_grad():
-            layer.weight.copy_(saved)
-
-
 def per_tap_pitfall(channels: int = 8, seed: int = 0) -> dict:
     """Largest output change when the depthwise weights W are replaced by sign(W), or by W with one tap
     multiplied by 10, under per-tap and under true cosine. Per-tap: both changes are round-off."""
@@ -162,83 +132,7 @@ def tap_scaling_demo(scale: float = 1.0, activation: str = "cosine_per_tap", cha
     return fig
 
 
-def demo_image() -> torch.Tensor:
-    """The first test image of the shipped subset, standardised (one demo input for the widgets)."""
-    from ..data import load_cifar
-
-    images, _ = load_cifar(False, None, "subset")
-    x = images[:1].float()
-    return (x - x.mean()) / (x.std() + 1e-8)
-
-
-# ----- 4. reduced and full runs (shared with chapters 12 and 13) ---------------------------------------
-def chapter_preset(name: str, quick: bool | None = None, width_factor: float = QUICK_WIDTH, original: bool = False,
-                   **hebbian) -> dict:
-    """Preset ``name``; in quick mode at ``width_factor`` and without flipped copies for the probe (which
-    would double the feature extraction). ``hebbian`` overrides the shared Hebbian settings."""
-    from ..presets import get_preset
-
-    preset = get_preset(name, original=original)
-    if hebbian:
-        preset["hebbian"] = {**preset["hebbian"], **hebbian}
-        preset["name"] = name + "+" + "+".join(f"{k}={v}" for k, v in hebbian.items())
-    if is_quick() if quick is None else quick:
-        preset["model"]["width_factor"] = width_factor
-        preset["supervised"]["augment"] = False
-    return preset
-
-
-def train_run(preset: dict, seed: int = 0, quick: bool | None = None, limit_train: int = QUICK_TRAIN,
-              limit_test: int = QUICK_TEST, probe_epochs: int = QUICK_PROBE_EPOCHS,
-              progress: bool | None = None) -> dict:
-    """One Hebbian epoch and the linear probe through ``hebblib.training.run_preset``; returns its result
-    record plus ``model`` (the network after the Hebbian epoch, read from the run's checkpoint).
-
-    Quick mode: ``limit_train``/``limit_test`` subset images, ``probe_epochs`` classifier epochs, one
-    thread, a temporary runs folder. Full mode: the preset as published, on all of CIFAR-10, in ``runs/``
-    (resumable)."""
-    from ..presets import build_model, resolve_preset
-    from ..training import run_preset
-
-    quick = is_quick() if quick is None else quick
-    progress = (not quick) if progress is None else progress
-    preset = resolve_preset(preset)
-    if quick:
-        with single_thread():
-            result = run_preset(preset, seed=seed, quick=True, limit_train=limit_train, limit_test=limit_test,
-                                supervised_epochs=probe_epochs, out=tempfile.mkdtemp(prefix="hebblib-ch11-"),
-                                resume=False, progress=progress)
-    else:
-        result = run_preset(preset, seed=seed, progress=progress)
-    seed_everything(seed)
-    model = build_model(preset)
-    checkpoint = torch.load(Path(result["run_dir"]) / "unsupervised.pt", map_location="cpu", weights_only=False)
-    model.load_state_dict(checkpoint["model"])
-    return {**result, "model": model.eval(), "preset_dict": preset}
-
-
-def describe_run(result: dict) -> str:
-    """'reduced run: ¼-width net, 720 subset images, 5 probe epochs' or the full-mode equivalent."""
-    data, epochs = result["data"], result["supervised"]["epochs"]
-    if result["quick"]:
-        width = result["preset_dict"]["model"].get("width_factor", 1.0)
-        return (f"REDUCED run: width × {width:g}, {data['n_train']:,} subset training images, "
-                f"{data['n_test']:,} test images, {epochs} probe epochs")
-    return f"full run: {data['n_train']:,} training images, {epochs} probe epochs"
-
-
-def print_comparison(runs: dict) -> None:
-    """One line per run: max test accuracy, parameters, accuracy per 100k parameters."""
-    print(f"{'network':34s} {'test acc':>9s} {'params':>10s} {'acc / 100k params':>18s}")
-    for name, r in runs.items():
-        n = r["num_parameters"]
-        print(f"{name:34s} {r['max_test_acc']:8.1f}% {n:>10,} {100_000 * r['max_test_acc'] / n:18.1f}")
-    first = next(iter(runs.values()))
-    n_test, acc = first["data"]["n_test"], first["max_test_acc"] / 100
-    print(f"({describe_run(first)}; one standard error on {n_test:,} test images ≈ "
-          f"{100 * (acc * (1 - acc) / n_test) ** 0.5:.1f} points, so small gaps mean little)")
-
-
+# ----- 4. parameters against accuracy -------------------------------------------------------------------
 def published_per_parameter() -> None:
     """The published accuracies per 100k parameters of the full networks."""
     for preset, arch in (("depthwise", "softhebb_depthwise"), ("hard_basic", "softhebb")):
@@ -272,37 +166,7 @@ def kernel_grid_figure(before, after, layer: str, n: int = 64) -> Figure:
     return fig
 
 
-def kernel_mosaic(kernels: torch.Tensor, ncols: int = 8) -> torch.Tensor:
-    """Tile (n, k, k) kernels, each divided by its largest |tap|, with NaN-free gaps at 0."""
-    n, k, _ = kernels.shape
-    rows = math.ceil(n / ncols)
-    scaled = kernels / kernels.flatten(1).abs().amax(1).clamp_min(1e-12).view(-1, 1, 1)
-    mosaic = torch.zeros(rows * (k + 1) + 1, ncols * (k + 1) + 1)
-    for i in range(n):
-        r, c = divmod(i, ncols)
-        mosaic[1 + r * (k + 1):1 + r * (k + 1) + k, 1 + c * (k + 1):1 + c * (k + 1) + k] = scaled[i]
-    return mosaic.nan_to_num(0.0)
-
-
-def initial_model(preset: dict, seed: int = 0):
-    """The network of ``preset`` as ``run_preset`` initialises it for ``seed``."""
-    from ..presets import build_model, resolve_preset
-
-    seed_everything(seed)
-    return build_model(resolve_preset(preset)).eval()
-
-
 # ----- summary ------------------------------------------------------------------------------------------
-def print_full_figure(preset: str) -> None:
-    """The committed full-data figure of ``preset`` (docs/results/) beside its published number and
-    source, or say it is not measured yet (:func:`hebblib.notebook.report_committed_preset`)."""
-    from ..notebook import report_committed_preset
-    from ..presets import get_preset
-
-    entry = get_preset(preset)
-    report_committed_preset(preset, entry["published"], entry["source"])
-
-
 def summary(runs: dict, mechanism: str, baseline: str, published: float, source: str) -> None:
     """Measured (this run) beside published, the baseline on the same data, and the committed full figure."""
     from ..notebook import report

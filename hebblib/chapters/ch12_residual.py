@@ -19,10 +19,12 @@ from matplotlib.figure import Figure
 from ..networks import PARAMETER_COUNTS
 from ..networks.blocks import ResidualBlock
 from ..runtime import single_thread
-from .ch11_depthwise import (describe_run, initial_model, parameter_rows, print_checks, print_comparison,
-                             print_full_figure)
+from ..experiments import (describe_result as describe_run, initial_network as initial_model,  # noqa: F401
+                           parameter_rows, preset_test_images as test_images, print_comparison, print_full_figure)
+from ..notebook import print_checks  # noqa: F401
+from ..presets import get_preset
 
-PUBLISHED_RESIDUAL = 71.0  # thesis Table 3 (5 classifier epochs); the README gives no number
+PUBLISHED_RESIDUAL = get_preset("residual")["published"]  # thesis Table 3 (5 classifier epochs); not in the README
 SOURCE_THESIS = "Nimmo 2024 thesis, Table 3"
 QUICK_WIDTH = 0.125
 EXPANSION = 4
@@ -69,14 +71,6 @@ def print_block_table() -> int:
 
 
 # ----- 2. what the skip carries ------------------------------------------------------------------------
-def test_images(preset: dict, n: int = 64) -> torch.Tensor:
-    """``n`` normalised test images of the shipped subset, as the preset's network sees them."""
-    from ..training import load_splits
-
-    _, _, test = load_splits(preset["data"], source="subset", limit_test=max(20, n))
-    return test.get(torch.arange(n))[0].cpu()
-
-
 def _energy(t: torch.Tensor) -> torch.Tensor:
     """Per-position activity ``Σ_c t²`` (N, H, W)."""
     return t.pow(2).sum(1)

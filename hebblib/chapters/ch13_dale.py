@@ -20,11 +20,13 @@ from matplotlib.figure import Figure
 from ..layers import HebbianConv2d
 from ..plots import style
 from ..runtime import single_thread
-from .ch11_depthwise import (demo_image, describe_run, depthwise_layer, kernel_mosaic, print_checks, print_full_figure,
-                             response)
-from .ch12_residual import test_images
+from ..experiments import (demo_image, depthwise_layer, describe_result as describe_run,  # noqa: F401
+                           layer_response as response, preset_test_images as test_images, print_full_figure)
+from ..notebook import print_checks  # noqa: F401
+from ..plots.mosaic import kernel_mosaic
+from ..presets import get_preset
 
-PUBLISHED = {"dale": 67.3, "dale_thesis": 62.0, "optimal": 76.0}
+PUBLISHED = {name: get_preset(name)["published"] for name in ("dale", "dale_thesis", "optimal")}  # from the presets
 SOURCES = {"dale": "code README", "dale_thesis": "Nimmo 2024 thesis, Table 3", "optimal": "code README"}
 QUICK_WIDTH = 0.125
 MODES = ("abs", "relu", "none")
