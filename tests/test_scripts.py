@@ -301,3 +301,40 @@ def test_chapters_print_the_current_protocols_mean_and_std_or_one_labelled_seed(
     assert "measured 71.7 ± 1.5% (mean ± sample std of 3 seeds)" in line  # stdev(72, 70, 73) = 1.53
     assert "difference of the mean -3.6 points" in line and "published 75.3% (README)" in line
     assert "± 0.0" not in line
+
+
+def test_seed_runs_runs_presets_by_seeds_skips_finished_and_resumes_interrupted(tmp_path, monkeypatch, capsys):
+    script = load_script("seed_runs")
+    assert script.SEEDS == (0, 1, 2) and "optimal-original" in script.SEED_PRESETS
+    out, log = tmp_path / "runs", tmp_path / "seed.log"
+    argv = ["lagani_short", "--seeds", "0", "2", "--quick", "--limit-train", "256", "--limit-test", "200",
+            "--epochs", "1", "--change", '{"model": {"width_factor": 0.25}}', "--threads", "1", "--out", str(out),
+            "--log", str(log), "--no-collect"]
+    assert script.main(argv) == 0
+    results = {int(p.parent.name[4:]): json.loads(p.read_text()) for p in out.glob("*/*/seed*/results.json")}
+    assert sorted(results) == [0, 2] and all(r["complete"] for r in results.values())
+    assert {r["device"] for r in results.values()} == {"cpu (1 threads)"}  # --threads reached the runs
+    text = log.read_text()
+    assert text.count("start lagani_short seed") == 2 and "0 finished earlier, 2 run now, 0 failed" in text
+    # run again: nothing starts
+    monkeypatch.setattr(script.subprocess, "run", lambda *a, **k: pytest.fail("a finished run was started again"))
+    assert script.main(argv) == 0
+    assert "skip lagani_short seed 2: finished earlier" in log.read_text()
+    # an interrupted run (its Hebbian checkpoint written, no results) goes on from the checkpoint
+    monkeypatch.undo()
+    (next(out.glob("*/*/seed2")) / "results.json").unlink()
+    assert script.main(argv) == 0
+    text = log.read_text()
+    assert "1 finished earlier, 1 run now, 0 failed" in text and "Hebbian phase resumed from its checkpoint" in text
+    again = json.loads(next(out.glob("*/*/seed2/results.json")).read_text())
+    assert again["final_test_acc"] == results[2]["final_test_acc"]
+
+
+def test_seed_runs_rejects_an_unknown_preset_and_bad_threads(capsys):
+    script = load_script("seed_runs")
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["sofft", "--no-collect"])
+    assert exit_info.value.code == 2 and "unknown preset 'sofft'; valid: " in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["soft", "--threads", "0", "--no-collect"])
+    assert exit_info.value.code == 2 and "--threads must be >= 1, got 0" in capsys.readouterr().err
