@@ -192,10 +192,15 @@ def _correct_on_images(model, data, batch_size: int = 500) -> torch.Tensor:
 @flush_denormals()
 def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                      schedule: str = "nimmo_step", augment: bool = True, generator=None, progress: bool = True,
-                     desc: str = "backprop", checkpoint=None, checkpoint_key: str | None = None) -> list[dict]:
+                     desc: str = "backprop", checkpoint=None, checkpoint_key: str | None = None,
+                     hook=None) -> list[dict]:
     """Train the whole ``model`` by backprop on the images of ``train`` (a ``DeviceDataset``) with Adam;
     evaluate on ``val`` and ``test`` after every epoch. Returns records as :func:`train_linear_probe`,
     each with the epoch's wall time (``seconds``).
+
+    ``hook``: an object whose ``before_step()`` runs between ``loss.backward()`` and ``optimizer.step()``
+    (it may rewrite the gradients), ``after_step()`` after the step, and ``epoch_summary()`` (a dict) is
+    merged into each epoch's record; :class:`hebblib.hybrid.HybridHook` is the α-hybrid's.
 
     ``checkpoint``: a file that receives the model, the optimiser, the random states and the records after
     every epoch. When it holds a checkpoint written for ``checkpoint_key``, training goes on after its last
@@ -222,12 +227,17 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
             loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if hook is not None:
+                hook.before_step()
             optimizer.step()
+            if hook is not None:
+                hook.after_step()
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
         val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
         record = _record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test))
-        history.append({**record, "seconds": time.perf_counter() - started})
+        history.append({**record, **(hook.epoch_summary() if hook is not None else {}),
+                        "seconds": time.perf_counter() - started})
         if checkpoint:
             save_checkpoint(checkpoint, {"config_hash": checkpoint_key, "model": model.state_dict(),
                                          "optimizer": optimizer.state_dict(), "history": history,

@@ -1,5 +1,9 @@
 """Command line: ``python -m hebblib list-presets`` and ``python -m hebblib reproduce --preset NAME``.
 
+Both take the Hebbian presets (:data:`hebblib.presets.PRESETS`, run by :func:`hebblib.training.reproduce`) and
+Lunelli's contrastive ones (:data:`hebblib.presets.CONTRASTIVE_PRESETS`, run by
+:func:`hebblib.contrastive.reproduce_contrastive`): same options, same ``runs/`` layout, same printout.
+
 Exit status: 0 success; 1 the training diverged; 2 a usage error (unknown preset, missing data, no such
 device); 130 interrupted (re-run the same command to resume from the last completed phase).
 """
@@ -9,7 +13,8 @@ import argparse
 import json
 import sys
 
-from .presets import PRESETS, change_preset, get_preset, list_presets
+from .presets import (CONTRASTIVE_PRESETS, PRESETS, change_contrastive_preset, change_preset,
+                      get_contrastive_preset, get_preset, list_presets)
 from .results import default_out, format_accuracy
 from .runtime import PRECISIONS
 
@@ -19,12 +24,21 @@ MEASURES = (("max_test_acc", "max over epochs (the README's measure)"),
 
 
 def preset_table() -> str:
-    """One line per preset: name, published accuracy, architecture, source."""
+    """One line per preset: name, published accuracy (± std where the source gives one), architecture (or
+    network and learning), source; the Hebbian presets first, then the contrastive ones."""
     lines = [f"{'preset':<15} {'published':>9}  {'architecture':<19} source"]
     for name in list_presets():
         p = PRESETS[name]
         published = f"{p['published']:.1f} %" if p.get("published") is not None else "—"
         lines.append(f"{name:<15} {published:>9}  {p['architecture']:<19} {p['source']}")
+    lines += ["", "contrastive neuron-centric Hebbian learning (Lunelli 2024; docs/contrastive.md):",
+              f"{'preset':<31} {'published':>15}  {'network':<22} source"]
+    for name, p in CONTRASTIVE_PRESETS.items():
+        published = "—" if p.get("published") is None else (
+            f"{p['published']:.2f} ± {p['published_std']:.2f} %" if p.get("published_std") is not None
+            else f"{p['published']:.2f} %")
+        network = f"{p['network']} F={p['model']['width_factor']}" if p["network"] == "conv" else p["network"]
+        lines.append(f"{name:<31} {published:>15}  {network + ', ' + p['learning']:<22} {p['source']}")
     return "\n".join(lines)
 
 
@@ -59,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--limit-test", type=_int_at_least(20), default=None,
                      help="use only the first N (>= 20) test images")
     rep.add_argument("--epochs", type=_int_at_least(1), default=None,
-                     help="classifier epochs, >= 1 (default: the preset's)")
+                     help="classifier epochs, >= 1 (default: the preset's); for an end-to-end, hybrid or contrastive "
+                          "preset, its training epochs")
     rep.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints; train again")
     rep.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -121,8 +136,11 @@ def _error(message: str, code: int = 2) -> int:
 
 
 def _print_run(result: dict) -> None:
-    unsup = result["unsupervised"]
+    unsup, mode = result["unsupervised"], result["supervised"]["mode"]
     speed = f"{unsup['images_per_s']:,.0f} images/s" if unsup.get("images_per_s") else "no Hebbian phase"
+    seconds = sum(epoch.get("train_seconds", epoch.get("seconds", 0.0)) for epoch in result["epochs"])
+    if mode != "linear" and seconds:  # end to end: backprop, hybrid, contrastive (its local rules), one phase
+        speed = f"{result['data']['n_train'] * len(result['epochs']) / seconds:,.0f} images/s {mode} training"
     if unsup.get("resumed_from_checkpoint"):
         speed = "Hebbian phase resumed from its checkpoint"
     reused = " (finished earlier; read back)" if result.get("reused") else ""
@@ -133,21 +151,39 @@ def _print_run(result: dict) -> None:
 
 def cmd_reproduce(args) -> int:
     from .data import CIFAR10NotFoundError
+    from .contrastive import reproduce_contrastive
     from .errors import HebbianDivergenceError
     from .training import reproduce
 
-    if args.preset not in PRESETS:
+    contrastive = args.preset in CONTRASTIVE_PRESETS
+    if args.preset not in PRESETS and not contrastive:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
-    preset = get_preset(args.preset, original=args.original)
+    if contrastive and args.original:
+        return _error(f"--original does not apply to the contrastive preset {args.preset!r} (it has no "
+                      f"original-code variant); leave it out")
+    if contrastive and args.precision not in (None, "fp32"):
+        return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
+                      f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
     try:
-        if args.change:
-            preset = change_preset(preset, args.change)
-        summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
-                            source=args.source, device=args.device, quick=args.quick or None, out=args.out,
-                            limit_train=args.limit_train, limit_test=args.limit_test,
-                            supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
-                            progress=not args.no_progress, precision=args.precision)
+        if contrastive:
+            preset = get_contrastive_preset(args.preset)
+            if args.change:
+                preset = change_contrastive_preset(preset, args.change)
+            summary = reproduce_contrastive(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
+                                            source=args.source, device=args.device, quick=args.quick or None,
+                                            out=args.out, limit_train=args.limit_train, limit_test=args.limit_test,
+                                            epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
+                                            progress=not args.no_progress)
+        else:
+            preset = get_preset(args.preset, original=args.original)
+            if args.change:
+                preset = change_preset(preset, args.change)
+            summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
+                                source=args.source, device=args.device, quick=args.quick or None, out=args.out,
+                                limit_train=args.limit_train, limit_test=args.limit_test,
+                                supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
+                                progress=not args.no_progress, precision=args.precision)
     except CIFAR10NotFoundError as err:
         return _error(err.message("cli"))
     except FileNotFoundError as err:
@@ -162,17 +198,24 @@ def cmd_reproduce(args) -> int:
         _print_run(result)
     first = summary["runs"][0]
     data = first["data"]
-    mode = "original code behaviour" if first["original"] else "corrected behaviour"
+    if contrastive:
+        mode = f"{first['learning']} learning"
+    else:
+        mode = "original code behaviour" if first["original"] else "corrected behaviour"
     if first.get("change"):
         mode += f", changed by {json.dumps(first['change'])}"
+    trained = "classifier epochs" if first["supervised"]["mode"] == "linear" else "training epochs"
     print(f"\n{args.preset} ({mode}; {data['source']} data: {data['n_train']:,} train / {data['n_val']:,} val / "
-          f"{data['n_test']:,} test; {first['supervised']['epochs']} classifier epochs; "
+          f"{data['n_test']:,} test; {first['supervised']['epochs']} {trained}; "
           f"{len(summary['runs'])} seed{'s' if len(summary['runs']) > 1 else ''}; {first['device']})")
     for metric, what in MEASURES:
         print(f"  measured {format_accuracy(summary, metric):>16}   {what}")
-    published = summary.get("published")
-    print(f"  published {published:.1f} %" if published is not None else "  published: no number",
-          f"  ({summary['source']})")
+    published, spread = summary.get("published"), summary.get("published_std")
+    if published is None:
+        print("  published: no number", f"  ({summary['source']})")
+    else:
+        print(f"  published {published:.{2 if spread is not None else 1}f}"
+              + (f" ± {spread:.2f}" if spread is not None else "") + " %", f"  ({summary['source']})")
     if data["source"] != "full" or first["quick"] or args.limit_train or args.epochs:
         print("  note: a reduced run (subset, quick mode or limits), not comparable with the published number")
     print(f"  results: {summary['summary_path']}")

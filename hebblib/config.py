@@ -42,7 +42,7 @@ from typing import Any
 
 from .errors import number_problem
 
-SUPERVISED_MODES = ("linear", "end_to_end")
+SUPERVISED_MODES = ("linear", "end_to_end", "hybrid")
 OPTIMIZERS = ("adam",)
 SOURCES = ("auto", "full", "subset")
 CHANGEABLE = ("model", "hebbian", "layers", "data", "unsupervised", "supervised")
@@ -438,9 +438,15 @@ class HebbianPhaseConfig(_Section):
 
 @dataclasses.dataclass(frozen=True)
 class ClassifierConfig(_Section):
-    """Phase 3: a ``Dropout(dropout) → Linear`` head on frozen features (``mode='linear'``) or the whole
-    network by backprop (``'end_to_end'``): Adam at ``lr``, ``epochs`` at ``batch_size``, the learning-rate
-    ``schedule`` (:data:`hebblib.classifier.SCHEDULES`), random flips with ``augment``."""
+    """Phase 3: a ``Dropout(dropout) → Linear`` head on frozen features (``mode='linear'``), the whole
+    network by backprop (``'end_to_end'``), or the whole network by the α-mix of backprop and the Hebbian
+    layers' own updates (``'hybrid'``, :mod:`hebblib.hybrid`): Adam at ``lr``, ``epochs`` at ``batch_size``,
+    the learning-rate ``schedule`` (:data:`hebblib.classifier.SCHEDULES`), random flips with ``augment``.
+
+    ``alpha`` (``'hybrid'`` only, required there, in [0, 1]): every Hebbian layer's gradient is
+    ``(1 − α)·grad_BP − α·ΔW_Hebb`` (:meth:`hebblib.HebbianConv2d.hebbian_grad`), both from the same forward
+    pass; α = 0 is end-to-end backprop of the same network, α = 1 Hebbian updates with the head (and only
+    the head) trained by backprop. Vary it with ``--change '{"supervised": {"alpha": 0.25}}'``."""
 
     mode: str = "linear"
     epochs: int = 20
@@ -450,6 +456,7 @@ class ClassifierConfig(_Section):
     optimizer: str = "adam"
     dropout: float = 0.5
     augment: bool = True
+    alpha: float | None = None
     SECTION = "supervised"
     REQUIRED = ("mode", "epochs", "batch_size", "lr", "schedule")
 
@@ -464,6 +471,20 @@ class ClassifierConfig(_Section):
         _choice("supervised.optimizer", self.optimizer, OPTIMIZERS)
         _number("supervised.dropout", self.dropout, minimum=0, maximum=1, below=True)
         _flag("supervised.augment", self.augment)
+        if self.mode == "hybrid":
+            if self.alpha is None:
+                raise config_error("supervised.alpha", None, "mode 'hybrid' needs alpha, a number in [0, 1] "
+                                   "(0: backprop, 1: Hebbian updates with a backprop-trained head)")
+            _number("supervised.alpha", self.alpha, minimum=0, maximum=1)
+        elif self.alpha is not None:
+            raise config_error("supervised.alpha", self.alpha, f"applies to mode 'hybrid' only (this mode is "
+                               f"{self.mode!r}); valid choices: None, or mode 'hybrid'")
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if out["alpha"] is None:  # as the presets without a hybrid write it (and hash it): no key
+            del out["alpha"]
+        return out
 
 
 def model_options(architecture: str) -> tuple[str, ...]:
@@ -542,6 +563,14 @@ class PresetConfig:
             object.__setattr__(self, "change", _frozen(self.change))
         if self.layers is not None:
             object.__setattr__(self, "layers", tuple(self.layers))
+        if self.supervised.mode == "hybrid":
+            if self.unsupervised.epochs:
+                raise config_error("unsupervised.epochs", self.unsupervised.epochs,
+                                   "a hybrid preset trains its Hebbian layers during the end-to-end epochs, "
+                                   "with no Hebbian phase before them; set it to 0")
+            if self.hebbian is None and self.layers is None:
+                raise config_error("supervised.mode", "hybrid", "mixes the Hebbian layers' updates into "
+                                   "backprop, and this preset has no Hebbian settings (hebbian, layers)")
         if self.supervised.mode == "end_to_end":
             if self.unsupervised.epochs:
                 raise config_error("unsupervised.epochs", self.unsupervised.epochs,
@@ -810,3 +839,234 @@ class RunOptions:
         if self.supervised_epochs is not None:
             return self.supervised_epochs
         return min(supervised.epochs, quick_cap) if self.quick else supervised.epochs
+
+
+# ----- contrastive presets (Lunelli 2024; hebblib.contrastive) -------------------------------------------
+CONTRASTIVE_PRESET_KEYS = ("name", "description", "published", "published_std", "source", "network", "learning",
+                           "model", "optimizer", "training", "data", "change")
+CONTRASTIVE_CHANGEABLE = ("model", "optimizer", "training", "data")
+# model options the local rule uses and a backprop network therefore never reads
+_RULE_ONLY_OPTIONS = ("eta", "eta_conv", "eta_linear", "momentum", "label_smoothing")
+
+
+def contrastive_model_options(network: str, learning: str = "contrastive") -> tuple[str, ...]:
+    """The options a contrastive preset's ``model`` may set: the keyword arguments of
+    :func:`hebblib.networks.contrastive.contrastive_mlp` or ``contrastive_conv`` (less ``learning`` and
+    ``generator``, which the run passes), without the local rule's settings for a backprop network."""
+    from .networks.contrastive import contrastive_conv, contrastive_mlp
+
+    build = contrastive_mlp if network == "mlp" else contrastive_conv
+    skip = ("learning", "generator") + (_RULE_ONLY_OPTIONS if learning == "backprop" else ())
+    return tuple(k for k in inspect.signature(build).parameters if k not in skip)
+
+
+def _check_contrastive_model(network: str, learning: str, options: Mapping) -> None:
+    from .contrastive import ACTIVATIONS, PADDING_MODES
+    from .networks.contrastive import DROPOUT_BY_WIDTH
+
+    valid = contrastive_model_options(network, learning)
+    if not isinstance(options, Mapping):
+        raise config_error("model", options, f"must be a dict (keys: {_listed(sorted(valid))})")
+    for key, value in options.items():
+        if key not in valid:
+            why = ("used by the local rule only, and this network learns by backprop; valid keys: "
+                   if key in _RULE_ONLY_OPTIONS and learning == "backprop" else f"not a {network} option; valid keys: ")
+            raise config_error(f"model.{key}", value, why + _listed(sorted(valid)))
+        path = f"model.{key}"
+        if key == "hidden":
+            if not isinstance(value, (list, tuple)) or not value or any(
+                    number_problem(h, minimum=1, integer=True) for h in value):
+                raise config_error(path, value, "must be a non-empty list of ints >= 1")
+        elif key == "activation":
+            _choice(path, value, ACTIVATIONS)
+        elif key == "padding_mode":
+            _choice(path, value, PADDING_MODES)
+        elif key == "dropout":
+            if value is not None:
+                _number(path, value, minimum=0, maximum=1, below=True)
+        elif key in ("eta", "eta_conv", "eta_linear"):
+            _number(path, value, minimum=0, above=True)
+        elif key == "momentum":
+            _number(path, value, minimum=0, maximum=1, below=True)
+        elif key == "label_smoothing":
+            _number(path, value, minimum=0, maximum=1)
+        elif key == "fc_layers":
+            _number(path, value, minimum=0, integer=True)
+        else:  # width_factor, fc_reduction, fc_max, in_features, in_channels, image_size, num_classes
+            _number(path, value, minimum=1, integer=True)
+    if network == "conv" and options.get("dropout") is None:
+        width = options.get("width_factor", 4)
+        if width not in DROPOUT_BY_WIDTH:
+            raise config_error("model.width_factor", width, f"no published dropout for this width (known: "
+                               f"{_listed(sorted(DROPOUT_BY_WIDTH))}); set model.dropout too")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastiveModelConfig:
+    """Options of the preset's network (:func:`contrastive_model_options`), checked key by key."""
+
+    network: str
+    learning: str
+    options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        from .contrastive import LEARNING, NETWORKS
+
+        _choice("network", self.network, NETWORKS)
+        _choice("learning", self.learning, LEARNING)
+        _check_contrastive_model(self.network, self.learning, self.options)
+        object.__setattr__(self, "options", _frozen(self.options))
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastiveOptimizerConfig(_Section):
+    """What trains by backprop: the C's of a contrastive network (``adamw``: ``lr``, ``weight_decay``), the
+    weights of a backprop one (``sgd``: ``lr``, ``momentum``). A setting the chosen optimiser does not take
+    (``momentum`` for AdamW, ``weight_decay`` for SGD) is refused, not ignored."""
+
+    name: str
+    lr: float
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    SECTION = "optimizer"
+    REQUIRED = ("name", "lr")
+
+    def validate(self):
+        from .contrastive import OPTIMIZERS
+
+        _choice("optimizer.name", self.name, OPTIMIZERS)
+        _number("optimizer.lr", self.lr, minimum=0, above=True)
+        _number("optimizer.weight_decay", self.weight_decay, minimum=0)
+        _number("optimizer.momentum", self.momentum, minimum=0, maximum=1, below=True)
+        unused = ("momentum" if self.name == "adamw" else "weight_decay")
+        if getattr(self, unused):
+            raise config_error(f"optimizer.{unused}", getattr(self, unused),
+                               f"not used by {self.name!r} (adamw takes lr and weight_decay, sgd lr and momentum)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastiveTrainingConfig(_Section):
+    """``epochs`` over the training images at ``batch_size`` (>= 2: the rule compares the samples of a
+    batch), random flips with ``augment``."""
+
+    epochs: int
+    batch_size: int = 32
+    augment: bool = False
+    SECTION = "training"
+    REQUIRED = ("epochs", "batch_size")
+
+    def validate(self):
+        _number("training.epochs", self.epochs, minimum=1, integer=True)
+        _number("training.batch_size", self.batch_size, minimum=2, integer=True)
+        _flag("training.augment", self.augment)
+
+
+@dataclasses.dataclass(frozen=True)
+class ContrastivePresetConfig:
+    """A contrastive preset (:data:`hebblib.contrastive.CONTRASTIVE_PRESETS`), typed and validated like
+    :class:`PresetConfig`: ``network`` ('mlp' or 'conv') and ``learning`` ('contrastive' or 'backprop'), the
+    network's ``model`` options, the ``optimizer`` of what backprop trains, ``training`` (epochs, batch size,
+    flips), ``data`` (normalisation); ``published`` ± ``published_std`` (test accuracy, %) and ``source``.
+    An unknown key, a wrong type or a value out of range is one ``ValueError`` naming the preset, the key
+    path, the value and the valid values, before a network is built or an image loaded."""
+
+    network: str
+    learning: str
+    model: ContrastiveModelConfig
+    optimizer: ContrastiveOptimizerConfig
+    training: ContrastiveTrainingConfig
+    data: DataConfig
+    name: str = "custom"
+    description: str | None = None
+    published: float | None = None
+    published_std: float | None = None
+    source: str | None = None
+    change: Mapping[str, Any] | None = None
+
+    def __post_init__(self):
+        _text("name", self.name, optional=False)
+        for key in ("description", "source"):
+            _text(key, getattr(self, key))
+        if self.published is not None:
+            _number("published", self.published, minimum=0, maximum=100)
+        if self.published_std is not None:
+            _number("published_std", self.published_std, minimum=0)
+        if (self.model.network, self.model.learning) != (self.network, self.learning):
+            raise config_error("model", dict(self.model.options), f"built for a {self.model.learning} "
+                               f"{self.model.network!r} network, not {self.learning} {self.network!r}")
+        for key, cls in (("optimizer", ContrastiveOptimizerConfig), ("training", ContrastiveTrainingConfig),
+                         ("data", DataConfig)):
+            if not isinstance(getattr(self, key), cls):
+                raise config_error(key, getattr(self, key), f"must be a {cls.__name__}")
+        if self.change is not None:
+            _check_keys(self.change, CONTRASTIVE_CHANGEABLE, "change", "preset key to change")
+            object.__setattr__(self, "change", _frozen(self.change))
+
+    @classmethod
+    def from_dict(cls, preset: Mapping) -> "ContrastivePresetConfig":
+        """Validate ``preset`` (a dict as :func:`hebblib.contrastive.get_contrastive_preset` returns) and type it."""
+        name = preset.get("name", "custom") if isinstance(preset, Mapping) else "custom"
+        try:
+            _check_keys(preset, CONTRASTIVE_PRESET_KEYS, "preset", "contrastive preset key")
+            needed = ("network", "learning", "model", "optimizer", "training", "data")
+            missing = [k for k in needed if k not in preset]
+            if missing:
+                raise ValueError(f"{missing[0]} is missing; a contrastive preset needs {_listed(needed)}")
+            from .contrastive import LEARNING, NETWORKS
+
+            _choice("network", preset["network"], NETWORKS)
+            _choice("learning", preset["learning"], LEARNING)
+            return cls(
+                network=preset["network"], learning=preset["learning"],
+                model=ContrastiveModelConfig(preset["network"], preset["learning"], preset["model"]),
+                optimizer=ContrastiveOptimizerConfig.from_dict(preset["optimizer"]),
+                training=ContrastiveTrainingConfig.from_dict(preset["training"]),
+                data=DataConfig.from_dict(preset["data"]),
+                **{k: preset[k] for k in ("name", "description", "published", "published_std", "source")
+                   if k in preset},
+                change=None if preset.get("change") is None else _mapping("change", preset["change"]),
+            )
+        except ValueError as err:
+            raise ValueError(f"contrastive preset {name!r}: {err}") from None
+
+    def to_dict(self) -> dict:
+        """The preset as a plain dict (round-trips through :meth:`from_dict`)."""
+        out = {"name": self.name, "description": self.description, "published": self.published,
+               "published_std": self.published_std, "source": self.source, "network": self.network,
+               "learning": self.learning, "model": _plain(self.model.options),
+               "optimizer": self.optimizer.to_dict(), "training": self.training.to_dict(),
+               "data": self.data.to_dict()}
+        if self.change is not None:
+            out["change"] = _plain(self.change)
+        return out
+
+    def changed(self, change: dict) -> "ContrastivePresetConfig":
+        """This preset with ``change`` merged in (:func:`apply_contrastive_change`)."""
+        return ContrastivePresetConfig.from_dict(apply_contrastive_change(self.to_dict(), change))
+
+
+def _deep_merge(base, override):
+    """``override`` merged into ``base`` key by key (dicts recursively; anything else replaced)."""
+    if not isinstance(base, Mapping) or not isinstance(override, Mapping):
+        return copy.deepcopy(override)
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        out[key] = _deep_merge(out.get(key), value) if isinstance(value, Mapping) else copy.deepcopy(value)
+    return out
+
+
+def apply_contrastive_change(preset: dict, change: dict) -> dict:
+    """``preset`` with ``change`` merged in key by key and recorded under ``"change"`` (a variant with its own
+    runs folder and results row), validated by :meth:`ContrastivePresetConfig.from_dict`. Only the recipe may
+    change (:data:`CONTRASTIVE_CHANGEABLE`), e.g. ``{"training": {"epochs": 10}}``."""
+    name = preset.get("name", "custom")
+    if not isinstance(change, Mapping) or not change:
+        raise ValueError(f"a preset change must be a non-empty dict, got {change!r}")
+    for key in change:
+        if key not in CONTRASTIVE_CHANGEABLE:
+            raise ValueError(f"contrastive preset {name!r}: change.{key} = {change[key]!r}: not a preset key to "
+                             f"change; valid keys: {_listed(CONTRASTIVE_CHANGEABLE)}")
+    out = _deep_merge(preset, change)
+    out["change"] = _deep_merge(preset.get("change") or {}, change)
+    ContrastivePresetConfig.from_dict(out)
+    return out

@@ -52,11 +52,9 @@ Decisions on the spec's open points (§2.12; also in docs/contrastive.md):
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -65,7 +63,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import HebbianDivergenceError, check_choice, choice_error
+from .errors import check_choice, choice_error
 
 EPS = 1e-8  # (4.3)
 ACTIVATIONS = ("tanh", "relu")
@@ -450,7 +448,8 @@ class ContrastiveConv2d(_NeuronCentricLayer):
 NEURON_CENTRIC_TYPES = (ContrastiveLinear, ContrastiveConv2d)
 
 
-# ----- presets (plain data until hebblib.presets registers them) ---------------------------------------
+# ----- presets: plain data here, typed by hebblib.config.ContrastivePresetConfig ------------------------
+# python -m hebblib list-presets lists them; python -m hebblib reproduce --preset NAME runs them.
 LUNELLI = "Lunelli (2024) MSc thesis, Univ. Trento (seed 003; spec miconi-lunelli-manzali Part 2)"
 ADAMW_C = {"name": "adamw", "lr": 0.03, "weight_decay": 0.003}       # on the C's only (§6.1)
 SGD_BP = {"name": "sgd", "lr": 1e-3, "momentum": 0.9}                # backprop baselines (§6.1; β assumed)
@@ -523,25 +522,24 @@ def get_contrastive_preset(name: str) -> dict:
 
 
 def validate_contrastive_preset(preset: dict) -> dict:
-    """Check a preset's structure and values (errors name the bad value and the valid ones); return it."""
-    keys = ("network", "learning", "model", "optimizer", "training", "data")
-    missing = [k for k in keys if k not in preset]
-    if missing:
-        raise ValueError(f"contrastive preset {preset.get('name', 'custom')!r} lacks {missing}; it needs "
-                         f"{', '.join(keys)}")
-    check_choice("network", preset["network"], NETWORKS)
-    check_choice("learning", preset["learning"], LEARNING)
-    opt = preset["optimizer"]
-    check_choice("optimizer", opt.get("name"), OPTIMIZERS)
-    _check_number("optimizer lr", opt.get("lr"), 0.0, low_open=True, high=None)
-    for key in ("epochs", "batch_size"):
-        value, low = preset["training"].get(key), 2 if key == "batch_size" else 1
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"training {key} must be an int >= {low}, got {value!r}")
-    from .data import NORMALIZATIONS
+    """Check a preset's structure and values as :class:`hebblib.config.ContrastivePresetConfig` (an unknown
+    key, a wrong type or a value out of range is one ``ValueError`` naming the key path, the value and the
+    valid values); return it."""
+    from .config import ContrastivePresetConfig
 
-    check_choice("data normalization", preset["data"].get("normalization"), NORMALIZATIONS)
+    ContrastivePresetConfig.from_dict(preset)
     return preset
+
+
+def change_contrastive_preset(preset, change: dict) -> dict:
+    """``preset`` (a name or a dict; not modified) with ``change`` merged in key by key and recorded under
+    ``"change"``: a variant with its own runs folder and results row, e.g. ``{"training": {"epochs": 10}}``
+    (:func:`hebblib.config.apply_contrastive_change`; a bad key or value is one ``ValueError``)."""
+    from .config import apply_contrastive_change
+
+    preset = get_contrastive_preset(preset) if isinstance(preset, str) else copy.deepcopy(preset)
+    preset.setdefault("name", "custom")
+    return apply_contrastive_change(preset, change)
 
 
 def build_contrastive_model(preset: dict, generator: torch.Generator | None = None):
@@ -669,61 +667,83 @@ def run_contrastive(preset, *, seed: int = 0, root=None, source: str = "auto", d
                     epochs: int | None = None, limit_train: int | None = None, limit_test: int | None = None,
                     val_size: int = 5000, split_seed: int = 0, out=None, resume: bool = True, progress: bool = True,
                     download: bool = True, notice=print) -> dict:
-    """Train and evaluate one contrastive preset (a name or a dict) for one seed; results and per-epoch
-    checkpoints under ``out`` (default ``runs/``), as :func:`hebblib.training.run_preset` lays them out.
-    ``quick`` (default ``hebblib.is_quick()``) uses the shipped subset and at most 3 epochs. Accuracies in %."""
-    from .results import config_hash, default_out, group_dir, read_json, summarize_history, write_json
+    """Train and evaluate one contrastive preset (a name or a dict, changed or not: :func:`change_contrastive_preset`)
+    for one seed; results and per-epoch checkpoints under ``out`` (default ``runs/``) in the layout of
+    :func:`hebblib.training.run_preset`: ``<out>/<preset>[-change-<hash>]/<source>-n<images>-<hash>/seed<k>/``,
+    a ``results.json`` with the same fields (no separate unsupervised phase: its ``images_per_s`` is None; the
+    training epochs under ``supervised``), so ``scripts/results_table.py collect`` reads it like any other.
+    ``quick`` (default ``hebblib.is_quick()``) uses the shipped subset and at most 3 epochs; ``epochs``
+    overrides the preset's. Every preset value and option is checked before any data is read. Accuracies in %."""
+    from .config import ContrastivePresetConfig, RunOptions
+    from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, read_json, summarize_history,
+                          variant_stem, write_json)
     from .runtime import describe_device, get_device, is_quick, seed_everything
-    from .training import QUICK_SUPERVISED_EPOCHS, load_splits, resolve_source
+    from .training import QUICK_SUPERVISED_EPOCHS, _version, load_splits, resolve_source
 
     started, t0 = datetime.datetime.now().isoformat(timespec="seconds"), time.perf_counter()
     preset = get_contrastive_preset(preset) if isinstance(preset, str) else copy.deepcopy(preset)
     preset.setdefault("name", "custom")
-    validate_contrastive_preset(preset)
+    config = ContrastivePresetConfig.from_dict(preset)
     quick = is_quick() if quick is None else bool(quick)
-    n_epochs = epochs or (min(preset["training"]["epochs"], QUICK_SUPERVISED_EPOCHS) if quick
-                          else preset["training"]["epochs"])
+    RunOptions(seed=seed, source=source, root=root, quick=quick, limit_train=limit_train, limit_test=limit_test,
+               val_size=val_size, split_seed=split_seed, supervised_epochs=epochs, device=device, resume=resume,
+               download=download, progress=progress, out=out)  # the pipeline's checks of the run options
+    n_epochs = epochs or (min(config.training.epochs, QUICK_SUPERVISED_EPOCHS) if quick else config.training.epochs)
     device = get_device(device)
     source, message = resolve_source(source, root, quick, download)
     if message and notice:
         notice(message)
+    data_t0 = time.perf_counter()
     train, val, test = load_splits(preset["data"], root=root, source=source, device=device, limit_train=limit_train,
                                    limit_test=limit_test, val_size=val_size, split_seed=split_seed)
+    data_seconds = time.perf_counter() - data_t0
     data_info = {"source": source, "normalization": preset["data"]["normalization"], "n_train": len(train),
-                 "n_val": len(val), "n_test": len(test), "split_seed": split_seed}
+                 "n_val": len(val), "n_test": len(test), "split_seed": split_seed, "protocol": PROTOCOL_VERSION}
     recipe = {k: preset[k] for k in ("network", "learning", "model", "optimizer", "training", "data")}
     key = config_hash({"recipe": recipe, "seed": seed, "data": data_info, "epochs": n_epochs, "quick": quick})
-    run_dir = group_dir(out or default_out(), preset["name"], source, len(train) + len(val),
-                        config_hash({"recipe": recipe, "data": data_info, "epochs": n_epochs})) / f"seed{seed}"
+    variant = variant_stem(preset["name"], False, preset.get("change"))
+    recipe_hash = config_hash({"recipe": recipe, "data": data_info, "epochs": n_epochs})  # seeds sharing it average
+    run_dir = group_dir(out or default_out(), variant, source, len(train) + len(val), recipe_hash) / f"seed{seed}"
     done = read_json(run_dir / "results.json") if resume else None
     if done and done.get("complete") and done.get("config_hash") == key:
         return {**done, "reused": True}
     seed_everything(seed, deterministic=device.type != "cuda")
     model = build_contrastive_model(preset, generator=torch.Generator().manual_seed(seed)).to(device)
     generator = torch.Generator().manual_seed(seed * 1000 + 3)
+    training = config.training
     history = train_contrastive(model, train, val, test, epochs=n_epochs, optimizer=preset["optimizer"],
-                                batch_size=preset["training"]["batch_size"], augment=preset["training"]["augment"],
-                                generator=generator, progress=progress, desc=f"{preset['name']} (seed {seed})",
+                                batch_size=training.batch_size, augment=training.augment, generator=generator,
+                                progress=progress, desc=f"{variant} (seed {seed})",
                                 checkpoint=run_dir / "contrastive.pt" if resume else None, checkpoint_key=key)
-    train_seconds = sum(h["train_seconds"] for h in history)
+    train_seconds = sum(h["seconds"] for h in history)  # the epochs before a resume too
     result = {
-        "preset": preset["name"], "original": False, "change": None, "description": preset.get("description"),
-        "published": preset.get("published"), "published_std": preset.get("published_std"),
-        "source": preset.get("source"), "seed": seed, "quick": quick, "data": data_info,
-        "device": describe_device(device), "torch_version": torch.__version__, "started_at": started,
-        "network": preset["network"], "learning": preset["learning"], "num_parameters": model.num_parameters(),
-        "num_rate_parameters": model.num_rate_parameters(), "epochs_run": n_epochs,
-        "images_per_s": len(train) * len(history) / train_seconds if train_seconds else None,
-        "timings_s": {"train": train_seconds, "total": time.perf_counter() - t0},
-        "epochs": history, "config": preset, "config_hash": key, "run_dir": str(run_dir), "complete": True,
-        **summarize_history(history),
+        "preset": preset["name"], "original": False, "change": preset.get("change"),
+        "description": preset.get("description"), "published": preset.get("published"),
+        "published_std": preset.get("published_std"), "source": preset.get("source"), "protocol": None,
+        "seed": seed, "quick": quick, "data": data_info, "device": describe_device(device),
+        "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": started,
+        "architecture": model.architecture, "network": preset["network"], "learning": preset["learning"],
+        "num_parameters": model.num_parameters(), "num_rate_parameters": model.num_rate_parameters(),
+        # the layout of every preset's record: no label-free phase before the supervised one
+        "unsupervised": {"images": 0, "seconds": 0.0, "images_per_s": None, "epochs": 0,
+                         "resumed_from_checkpoint": False},
+        "supervised": {"mode": preset["learning"], "epochs": n_epochs, "batch_size": training.batch_size,
+                       "optimizer": dict(preset["optimizer"]), "augment": training.augment},
+        "epochs_run": n_epochs,
+        "images_per_s": sum(len(train) for _ in history) / sum(h["train_seconds"] for h in history),
+        "timings_s": {"data": data_seconds, "unsupervised": 0.0, "features": 0.0, "supervised": train_seconds,
+                      "total": time.perf_counter() - t0},
+        "precision": {"name": "fp32", "requested": "fp32", "reason": "the contrastive layers compute in fp32"},
+        "epochs": history, "config": preset, "config_hash": key, "recipe_hash": recipe_hash,
+        "run_dir": str(run_dir), "complete": True, **summarize_history(history),
     }
     write_json(run_dir / "results.json", result)
     return result
 
 
 def reproduce_contrastive(preset, *, seeds: int = 1, first_seed: int = 0, out=None, **options) -> dict:
-    """:func:`run_contrastive` for ``seeds`` seeds; mean ± std written to ``summary.json`` beside them."""
+    """:func:`run_contrastive` for ``seeds`` seeds; mean ± std (and the published ± std) written to
+    ``summary.json`` beside them, as :func:`hebblib.training.reproduce` does."""
     from .results import summarize_runs, write_json
 
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -735,37 +755,3 @@ def reproduce_contrastive(preset, *, seeds: int = 1, first_seed: int = 0, out=No
     write_json(path, summary)
     summary["runs"], summary["summary_path"] = results, str(path)
     return summary
-
-
-def main(argv=None) -> int:
-    """``--preset NAME [--seeds N] [--source full|subset|auto] [--data ROOT] [--device cpu|cuda] [--quick]
-    [--epochs N] [--out DIR] [--fresh]``: train, then print the measured accuracy beside the published one."""
-    parser = argparse.ArgumentParser(description="Lunelli's contrastive Hebbian presets")
-    parser.add_argument("--preset", required=True, choices=list_contrastive_presets())
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--source", choices=("auto", "full", "subset"), default="auto")
-    parser.add_argument("--data", metavar="ROOT", default=None)
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    summary = reproduce_contrastive(args.preset, seeds=args.seeds, first_seed=args.first_seed, out=args.out,
-                                    root=args.data, source=args.source, device=args.device,
-                                    quick=True if args.quick else None, epochs=args.epochs, resume=not args.fresh,
-                                    progress=not args.no_progress)
-    at_best, final = summary["test_acc_at_best_val"], summary["final_test_acc"]
-    published = summary.get("published")
-    print(f"{args.preset}: test accuracy at the best-validation epoch {at_best['mean']:.2f} ± {at_best['std']:.2f} %, "
-          f"final {final['mean']:.2f} ± {final['std']:.2f} % over {len(summary['seeds'])} seed(s) on "
-          f"{summary['data']['source']} data; published "
-          + (f"{published:.2f} ± {summary.get('published_std') or 0:.2f} %" if published is not None else "—"))
-    print(f"summary: {summary['summary_path']}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,6 +12,15 @@ merged over ``hebbian``: a layer's own setting wins, see :mod:`hebblib.config`),
 ``protocol``. Every dict that enters the pipeline is validated by :class:`hebblib.config.PresetConfig`: an
 unknown key, a wrong type or a value out of range is one ``ValueError`` naming its key path.
 
+``hybrid_soft`` and ``hybrid_optimal`` train the ``soft`` / ``optimal`` network end to end with the α-mix
+``weight.grad = (1 − α)·grad_BP − α·ΔW_Hebb`` (``supervised.mode = 'hybrid'``, ``supervised.alpha``, default
+0.5; :mod:`hebblib.hybrid`): ``change_preset(get_preset("hybrid_soft"), {"supervised": {"alpha": 0.25}})``.
+
+Lunelli's contrastive neuron-centric presets (:data:`CONTRASTIVE_PRESETS`, plain data in
+:mod:`hebblib.contrastive`) are a second family with their own typed configuration
+(:class:`hebblib.config.ContrastivePresetConfig`): :func:`preset_kind` tells the two apart, and
+``python -m hebblib list-presets`` / ``reproduce --preset NAME`` take either.
+
 Settings follow the README / 2025 code (spec nimmo-thesis §4.7; the README numbers are the max/final test
 accuracy of 20 classifier epochs, §4.6). By default the *correct* behaviour is used: true cosine activation,
 no squared winners, no double padding, ZCA fitted on the training images only, no flips at test time, a
@@ -26,13 +35,17 @@ from __future__ import annotations
 
 import copy
 
-from .config import CHANGEABLE, SUPERVISED_MODES, PresetConfig, apply_change
+from .config import CHANGEABLE, SUPERVISED_MODES, ContrastivePresetConfig, PresetConfig, apply_change
+from .contrastive import (CONTRASTIVE_PRESETS, change_contrastive_preset, get_contrastive_preset,
+                          list_contrastive_presets)
 from .errors import choice_error
 from .networks import build_network, merge_settings
 from .results import variant_stem
 
 __all__ = ["PRESETS", "CHANGEABLE", "SUPERVISED_MODES", "list_presets", "get_preset", "preset_config",
-           "apply_original", "change_preset", "variant_name", "resolve_preset", "validate_preset", "build_model"]
+           "apply_original", "change_preset", "variant_name", "resolve_preset", "validate_preset", "build_model",
+           "CONTRASTIVE_PRESETS", "list_contrastive_presets", "get_contrastive_preset", "contrastive_preset_config",
+           "change_contrastive_preset", "preset_kind"]
 
 README = "Nimmo & Mondragón, code README (2025 repo; spec nimmo-thesis §4.5, settings §4.7)"
 THESIS = "Nimmo (2024) MSc thesis, Table 3 (spec nimmo-thesis §4.2)"
@@ -59,6 +72,10 @@ UNSUPERVISED = {"epochs": 1, "batch_size": 64, "augment": True, "layerwise": Fal
 LINEAR_20 = {"mode": "linear", "epochs": 20, "batch_size": 64, "optimizer": "adam", "lr": 1e-3,
              "schedule": "nimmo_step", "dropout": 0.5, "augment": True}
 PER_TAP = {"hebbian": {"activation": "cosine_per_tap"}}
+BACKPROP_PROTOCOL = ("Adam 1e-3, 20 epochs, lr × 0.5**max(0, (epoch−10)//2), batch 64, random flips, "
+                     "Dropout(0.5) before the linear head")
+HYBRID_SOURCE = ("Nimmo's code, local_update: weight.grad = (1−α)·grad − α·δW (spec nimmo-thesis §1.0, 'Applying "
+                 "the update'); implemented there, never evaluated (no published number)")
 
 
 def _layers(*columns):
@@ -150,9 +167,54 @@ PRESETS = {
 }
 
 
+
+
+def _hybrid(name: str, alpha: float = 0.5) -> dict:
+    """Preset ``name``'s network and Hebbian settings, trained end to end by the α-mix (:mod:`hebblib.hybrid`)
+    with the ``backprop`` preset's optimiser and schedule, and no Hebbian phase before."""
+    base = PRESETS[name]
+    return {**copy.deepcopy(base),
+            "description": f"'{name}' network trained end to end, Hebbian layers by the α-mix "
+                           f"(1 − α)·grad_BP − α·ΔW (α = {alpha} unless changed)",
+            "published": None, "source": HYBRID_SOURCE,
+            "protocol": (f"No Hebbian phase: the '{name}' network trained end to end as the backprop preset ("
+                         f"{BACKPROP_PROTOCOL}); each step one forward pass gives the cross-entropy's gradient and "
+                         f"every Hebbian layer's ΔW (its competition and rule, max-normalised), and each Hebbian "
+                         f"layer's weight.grad = (1 − α)·grad_BP − α·ΔW before the Adam step; the head by backprop "
+                         f"alone. α = 0: backprop of this network; α = 1: Hebbian updates, backprop-trained head."),
+            "unsupervised": {**UNSUPERVISED, "epochs": 0},
+            "supervised": {**LINEAR_20, "mode": "hybrid", "alpha": alpha},
+            "original_overrides": copy.deepcopy(base["original_overrides"])}
+
+
+# The α-hybrids of chapter 14: --change '{"supervised": {"alpha": 0.25}}' sweeps α.
+PRESETS["hybrid_soft"] = _hybrid("soft")
+PRESETS["hybrid_optimal"] = _hybrid("optimal")
+
+
 def list_presets() -> list[str]:
     """The preset names, in the order of the README table."""
     return list(PRESETS)
+
+
+def preset_kind(name: str) -> str:
+    """``'hebbian'`` for a preset of :data:`PRESETS` (:func:`hebblib.training.run_preset` runs it),
+    ``'contrastive'`` for one of :data:`CONTRASTIVE_PRESETS` (Lunelli's contrastive neuron-centric rule,
+    :func:`hebblib.contrastive.run_contrastive`); else a ``ValueError`` listing every name."""
+    if name in PRESETS:
+        return "hebbian"
+    if name in CONTRASTIVE_PRESETS:
+        return "contrastive"
+    raise choice_error("preset", name, [*PRESETS, *CONTRASTIVE_PRESETS])
+
+
+def contrastive_preset_config(preset, change: dict | None = None) -> ContrastivePresetConfig:
+    """Contrastive preset ``preset`` (a name or a dict) as a validated, frozen
+    :class:`~hebblib.config.ContrastivePresetConfig`, with ``change`` applied."""
+    preset = get_contrastive_preset(preset) if isinstance(preset, str) else preset
+    if change:
+        preset = change_contrastive_preset(preset, change)
+    return ContrastivePresetConfig.from_dict(preset)
 
 
 def get_preset(name: str, original: bool = False) -> dict:

@@ -261,7 +261,8 @@ def group_runs(records: list[dict]) -> list[dict]:
             raise ValueError(f"seed repeated within one group of {key[0]!r}: seeds {seeds}")
         first = members[-1]
         group = {"preset": first["preset"], "original": bool(first.get("original")), "change": first.get("change"),
-                 "published": first.get("published"), "source": first.get("source"),
+                 "published": first.get("published"), "published_std": first.get("published_std"),
+                 "source": first.get("source"),
                  "protocol": run_protocol(first), "current": run_protocol(first) == PROTOCOL_VERSION,
                  "precision": run_precision(first), "zca_fit": zca_fit(first), "recipe_hash": first.get("recipe_hash"),
                  "seeds": seeds, "n": len(seeds), "records": members}
@@ -288,7 +289,8 @@ def stored_runs(stored: dict) -> list[dict]:
     variant's ``preset``, ``original``, ``change``, ``published``, ``source`` and ``data`` (which older files
     keep once, beside their ``runs``). A file without ``runs`` (a bare summary) gives one record per seed
     only when it lists each seed's value; else an empty list (see :func:`stored_groups`)."""
-    shared = {k: stored.get(k) for k in ("preset", "original", "change", "published", "source", "data")}
+    shared = {k: stored.get(k) for k in ("preset", "original", "change", "published", "published_std", "source",
+                                         "data")}
     return [{**shared, **run} for run in stored.get("runs", [])]
 
 

@@ -32,6 +32,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .classifier import cache_split_features, train_end_to_end, train_linear_probe
+from .hybrid import HybridHook
 from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar, load_cifar10
 from .data.cifar import check_explicit_root
 from .data.zca import fit_zca
@@ -384,13 +385,16 @@ def train_classifier(run: Run, model, features: tuple | None = None) -> list[dic
     common = dict(epochs=run.epochs, lr=sup.lr, batch_size=sup.batch_size, schedule=sup.schedule,
                   augment=sup.augment, generator=stream_generator(run.seed, "classifier_batches"),
                   progress=run.options.progress)
-    if sup.mode == "end_to_end":
+    if sup.mode in ("end_to_end", "hybrid"):
         model.set_plastic(False)
+        # the α-hybrid (hebblib.hybrid): the same loop, each Hebbian layer's gradient mixed with its ΔW
+        hook = HybridHook(model, sup.alpha) if sup.mode == "hybrid" else None
         run.timings["features"] = 0.0
         # after every epoch, so that an interrupted run goes on from its last finished epoch
         epoch_checkpoint = run.run_dir / "end_to_end.pt" if run.options.resume else None
-        history = train_end_to_end(model, run.train, run.val, run.test, desc=f"{run.name} backprop",
-                                   checkpoint=epoch_checkpoint, checkpoint_key=run.key, **common)
+        history = train_end_to_end(model, run.train, run.val, run.test,
+                                   desc=f"{run.name} {'hybrid' if hook else 'backprop'}", checkpoint=epoch_checkpoint,
+                                   checkpoint_key=run.key, hook=hook, **common)
         saved = model.state_dict()
         run.timings["supervised"] = sum(record["seconds"] for record in history)  # epochs before a resume too
     else:
@@ -463,7 +467,8 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
     result.update(summarize_history(history))
     result.update({
         "supervised": {"mode": sup.mode, "epochs": run.epochs, "batch_size": sup.batch_size, "lr": sup.lr,
-                       "schedule": sup.schedule, "augment": sup.augment},
+                       "schedule": sup.schedule, "augment": sup.augment,
+                       **({"alpha": sup.alpha} if sup.mode == "hybrid" else {})},
         "timings_s": {"data": run.timings["data"], "unsupervised": stats["seconds"],
                       "features": run.timings["features"], "supervised": run.timings["supervised"],
                       "total": time.perf_counter() - run.t0},

@@ -23,7 +23,7 @@ from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_gr
 
 DOCS = ROOT / "docs"
 STORE = DOCS / "results"
-VARIANT_KEYS = ("preset", "original", "change", "published", "source", "description")
+VARIANT_KEYS = ("preset", "original", "change", "published", "published_std", "source", "description")
 # what a committed seed keeps of its results.json (not its run folder, a path of the machine that ran it)
 RUN_KEYS = ("seed", "device", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
             "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
@@ -110,11 +110,13 @@ def _wall_and_speed(group: dict) -> str:
     speeds = [r["unsupervised"].get("images_per_s") for r in records]
     if all(speeds):
         speed = f"{sum(speeds) / len(speeds):.0f} img/s Hebbian"
-    else:  # an end-to-end run: its training images/s (the epochs' own times)
+    else:  # an end-to-end run (backprop, hybrid, contrastive): its training images/s (the epochs' own times)
         n_train = records[0]["data"]["n_train"]
-        seconds = sum(e.get("seconds", 0.0) for r in records for e in r["epochs"])
+        seconds = sum(e.get("train_seconds", e.get("seconds", 0.0)) for r in records for e in r["epochs"])
         images = sum(n_train * len(r["epochs"]) for r in records)
-        speed = f"{images / seconds:.0f} img/s backprop" if seconds else "no Hebbian phase"
+        mode = (records[0].get("supervised") or {}).get("mode", "end_to_end")
+        speed = (f"{images / seconds:.0f} img/s {'backprop' if mode == 'end_to_end' else mode}" if seconds
+                 else "no Hebbian phase")
     return f"{wall / 60:.0f} min ({speed})"
 
 
@@ -128,6 +130,8 @@ def _protocol(group: dict) -> str:
 
 def table_row(group: dict) -> str:
     published = f"{group['published']:.1f}" if group.get("published") is not None else "—"
+    if group.get("published") is not None and group.get("published_std") is not None:  # the source's mean ± std
+        published = f"{group['published']:.2f} ± {group['published_std']:.2f}"
     gap = "" if group["gap"] is None else f"{group['gap']:+.1f}"
     beyond = {None: "n/a", True: "yes", False: "no"}[group["gap_beyond_2std"]]
     seeds = f"{group['n']} ({', '.join(map(str, group['seeds']))})"

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from hebblib.cli import main
-from hebblib.presets import PRESETS
+from hebblib.presets import CONTRASTIVE_PRESETS, PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,14 @@ def test_list_presets_shows_each_published_number_and_source(capsys):
     out = capsys.readouterr().out
     for name, preset in PRESETS.items():
         line = next(l for l in out.splitlines() if l.startswith(name + " "))
-        assert f"{preset['published']:.1f} %" in line and preset["source"][:20] in line
+        published = "—" if preset["published"] is None else f"{preset['published']:.1f} %"
+        assert published in line and preset["source"][:20] in line
+    for name, preset in CONTRASTIVE_PRESETS.items():  # published as the thesis gives it: mean ± std over seeds
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        published = ("—" if preset["published"] is None
+                     else f"{preset['published']:.2f} ± {preset['published_std']:.2f} %")
+        assert published in line and "Lunelli (2024)" in line and preset["source"].split(", ")[-1] in line
+    assert "contrastive_conv_f1 " in out and "66.78 ± 0.52 %" in out
 
 
 def test_missing_data_exits_2_with_the_data_layer_message(tmp_path, capsys):
@@ -98,3 +105,79 @@ def test_a_change_naming_an_unknown_setting_exits_2(change, message, tmp_path, c
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+# ----- Lunelli's contrastive presets through the same command ---------------------------------------------------
+TINY_MLP = '{"model": {"hidden": [32, 16]}}'  # the contrastive MLP at a test's size
+
+
+def _load_results_table(tmp_path, monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts" / "results_table.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    monkeypatch.setattr(script, "DOCS", tmp_path / "docs")
+    monkeypatch.setattr(script, "STORE", tmp_path / "docs" / "results")
+    return script
+
+
+def test_a_contrastive_preset_runs_resumes_and_becomes_a_results_row(tmp_path, capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    args = ["reproduce", "--preset", "contrastive_mlp", "--quick", "--limit-train", "100", "--limit-test", "40",
+            "--epochs", "1", "--out", str(runs), "--no-progress", "--change", TINY_MLP]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "contrastive_mlp (contrastive learning, changed by" in out and "1 training epochs" in out
+    assert "published 42.17 ± 0.38 %" in out and "images/s contrastive training" in out and "not comparable" in out
+    (result_path,) = runs.glob("contrastive_mlp-change-*/subset-n100-*/seed0/results.json")
+    record = json.loads(result_path.read_text())
+    assert record["complete"] and record["change"] == {"model": {"hidden": [32, 16]}}
+    assert record["supervised"]["mode"] == "contrastive" and record["unsupervised"]["images_per_s"] is None
+    assert record["recipe_hash"] == result_path.parent.parent.name.rsplit("-", 1)[-1]
+    assert main(args) == 0  # run again: read back, not trained again
+    assert "finished earlier; read back" in capsys.readouterr().out
+
+    # scripts/results_table.py reads it as it reads every preset's runs (as if it were a full-data run)
+    record["data"]["source"], record["quick"] = "full", False
+    result_path.write_text(json.dumps(record))
+    table = _load_results_table(tmp_path, monkeypatch)
+    assert len(table.collect(runs)) == 1
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| `contrastive_mlp`")]
+    assert "| 42.17 ± 0.38 |" in row and "img/s contrastive" in row and "changed:" in row
+    gap = record["final_test_acc"] - 42.17
+    assert f"| {gap:+.1f} |" in row
+    assert f"--preset contrastive_mlp --change '{TINY_MLP}' --source full --data ROOT --precision fp32" in row
+
+
+@pytest.mark.parametrize("change, message", [
+    ('{"training": {"epochs": 0}}', "training.epochs = 0: must be an int >= 1"),
+    ('{"model": {"activation": "sigmoid"}}', "model.activation = 'sigmoid': valid choices: 'tanh', 'relu'"),
+    ('{"optimiser": {"lr": 0.1}}', "change.optimiser = {'lr': 0.1}: not a preset key to change"),
+])
+def test_a_bad_contrastive_change_exits_2_before_any_work(change, message, tmp_path, capsys, monkeypatch):
+    import hebblib.training as training
+
+    monkeypatch.setattr(training, "load_splits", lambda *a, **k: pytest.fail("data was read"))
+    code = main(["reproduce", "--preset", "contrastive_conv_f1", "--quick", "--out", str(tmp_path), "--change", change])
+    err = capsys.readouterr().err
+    assert code == 2 and f"contrastive preset 'contrastive_conv_f1': {message}" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--original"], "--original does not apply to the contrastive preset 'contrastive_mlp'"),
+    (["--precision", "bf16"], "--precision bf16 does not apply to the contrastive preset 'contrastive_mlp': its "
+                              "layers compute in fp32 only"),
+])
+def test_contrastive_presets_refuse_options_they_cannot_honour(flags, message, capsys):
+    assert main(["reproduce", "--preset", "contrastive_mlp", "--quick", *flags]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_unknown_preset_lists_the_contrastive_presets_too(capsys):
+    assert main(["reproduce", "--preset", "contrastive_cnn"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown preset 'contrastive_cnn'" in err and "contrastive_conv_f1 " in err and "soft " in err

@@ -468,7 +468,7 @@ BAD = [
     (lambda: ch.make_optimizer(_small_mlp(), {"name": "adam", "lr": 0.1}), ValueError,
      r"unknown optimizer 'adam'; valid choices: 'adamw', 'sgd'"),
     (lambda: ch.validate_contrastive_preset({**ch.get_contrastive_preset("contrastive_mlp"), "network": "cnn"}),
-     ValueError, r"unknown network 'cnn'; valid choices: 'conv', 'mlp'"),
+     ValueError, r"contrastive preset 'contrastive_mlp': network = 'cnn': valid choices: 'mlp', 'conv'"),
     (lambda: train_contrastive(_small_mlp(), None, None, None, epochs=1, batch_size=1), ValueError,
      r"batch_size must be an int >= 2"),
 ]
@@ -495,3 +495,90 @@ def test_state_dict_round_trip_keeps_the_pending_update():
     fresh.begin_step()
     assert torch.equal(net(x), fresh(x))  # both apply the same pending update
     assert not torch.equal(net(x), _small_mlp()(x))
+
+
+# ----- the presets as typed configuration (hebblib.config.ContrastivePresetConfig) ----------------------------
+@pytest.mark.parametrize("name", ch.list_contrastive_presets())
+def test_every_contrastive_preset_is_a_frozen_typed_config_that_round_trips(name):
+    import dataclasses
+
+    from hebblib.config import ContrastivePresetConfig
+    from hebblib.presets import contrastive_preset_config, preset_kind
+
+    preset = ch.get_contrastive_preset(name)
+    config = contrastive_preset_config(name)
+    assert preset_kind(name) == "contrastive"
+    assert (config.network, config.learning, config.training.epochs, config.training.batch_size) == (
+        preset["network"], preset["learning"], preset["training"]["epochs"], preset["training"]["batch_size"])
+    assert dict(config.model.options) == preset["model"] and config.optimizer.lr == preset["optimizer"]["lr"]
+    assert (config.published, config.published_std) == (preset["published"], preset["published_std"])
+    assert ContrastivePresetConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.training.epochs = 3
+
+
+def test_a_change_merges_key_by_key_and_is_recorded():
+    from hebblib.presets import contrastive_preset_config
+
+    preset = ch.change_contrastive_preset("contrastive_conv_f1", {"training": {"epochs": 2}, "model": {"eta_conv": 2e-4}})
+    assert preset["training"] == {"epochs": 2, "batch_size": 32, "augment": False}  # the rest kept
+    assert preset["model"]["eta_conv"] == 2e-4 and preset["model"]["eta_linear"] == 1e-3
+    assert preset["change"] == {"training": {"epochs": 2}, "model": {"eta_conv": 2e-4}}
+    assert ch.get_contrastive_preset("contrastive_conv_f1")["training"]["epochs"] == 50  # the registry untouched
+    config = contrastive_preset_config("contrastive_conv_f1").changed({"training": {"epochs": 2}})
+    assert config.training.epochs == 2 and dict(config.change) == {"training": {"epochs": 2}}
+
+
+PREFIX = r"contrastive preset 'contrastive_conv_f1': "
+BAD_CHANGES = [
+    ({"training": {"epochs": 0}}, PREFIX + r"training.epochs = 0: must be an int >= 1"),
+    ({"training": {"batch_size": 1}}, PREFIX + r"training.batch_size = 1: must be an int >= 2"),
+    ({"training": {"epoch": 3}}, PREFIX + r"training.epoch = 3: not a setting; valid keys: 'augment', 'batch_size', "
+                                          r"'epochs'"),
+    ({"training": {"augment": "yes"}}, PREFIX + r"training.augment = 'yes': must be True or False"),
+    ({"model": {"eta_conv": "fast"}}, PREFIX + r"model.eta_conv = 'fast': must be a finite number > 0"),
+    ({"model": {"momentum": 1.0}}, PREFIX + r"model.momentum = 1.0: must be a finite number >= 0 and < 1"),
+    ({"model": {"label_smoothing": -0.1}}, PREFIX + r"model.label_smoothing = -0.1: must be a finite number >= 0"),
+    ({"model": {"activation": "sigmoid"}}, PREFIX + r"model.activation = 'sigmoid': valid choices: 'tanh', 'relu'"),
+    ({"model": {"width_factor": 3, "dropout": None}}, PREFIX + r"model.width_factor = 3: no published dropout for this width "
+                                              r"\(known: 1, 2, 4\); set model.dropout too"),
+    ({"model": {"width_factor": 1.5}}, PREFIX + r"model.width_factor = 1.5: must be an int >= 1"),
+    ({"model": {"hidden": [2000]}}, PREFIX + r"model.hidden = \[2000\]: not a conv option; valid keys: "
+                                             r"'activation', 'dropout', 'eta_conv'"),
+    ({"optimizer": {"name": "adam"}}, PREFIX + r"optimizer.name = 'adam': valid choices: 'adamw', 'sgd'"),
+    ({"optimizer": {"momentum": 0.9}}, PREFIX + r"optimizer.momentum = 0.9: not used by 'adamw'"),
+    ({"optimizer": {"lr": float("nan")}}, PREFIX + r"optimizer.lr = nan: must be a finite number > 0"),
+    ({"data": {"normalization": "whiten"}}, PREFIX + r"data.normalization = 'whiten': valid choices: 'none'"),
+    ({"network": "mlp"}, PREFIX + r"change.network = 'mlp': not a preset key to change; valid keys: 'model', "
+                                  r"'optimizer', 'training', 'data'"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_CHANGES, ids=[m.split(": ")[1] for _, m in BAD_CHANGES])
+def test_a_bad_setting_is_one_error_naming_key_path_value_and_choices(change, message):
+    with pytest.raises(ValueError, match="^" + message):
+        ch.change_contrastive_preset("contrastive_conv_f1", change)
+
+
+def test_a_backprop_network_refuses_the_local_rules_settings():
+    with pytest.raises(ValueError, match=r"contrastive preset 'contrastive_conv_f1_backprop': model.eta_conv = 0.1: "
+                                         r"used by the local rule only, and this network learns by backprop"):
+        ch.change_contrastive_preset("contrastive_conv_f1_backprop", {"model": {"eta_conv": 0.1}})
+    with pytest.raises(ValueError, match=r"optimizer.weight_decay = 0.003: not used by 'sgd'"):
+        ch.change_contrastive_preset("contrastive_mlp_backprop", {"optimizer": {"weight_decay": 0.003}})
+
+
+def test_run_contrastive_checks_the_preset_before_reading_data(tmp_path, monkeypatch):
+    import hebblib.training as training
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("data was read before the preset was checked")
+
+    monkeypatch.setattr(training, "load_splits", no_data)
+    preset = ch.get_contrastive_preset("contrastive_mlp")
+    preset["training"]["batch_size"] = 1
+    with pytest.raises(ValueError, match=r"training.batch_size = 1: must be an int >= 2"):
+        ch.run_contrastive(preset, quick=True, out=tmp_path, progress=False, notice=None)
+    with pytest.raises(ValueError, match=r"limit_train must be an int >= 20"):
+        ch.run_contrastive("contrastive_mlp", quick=True, limit_train=5, out=tmp_path, progress=False, notice=None)
+    assert not any(tmp_path.iterdir())

@@ -21,6 +21,7 @@ PUBLISHED = {  # spec nimmo-thesis §4.5 (README), §4.2 (thesis), anchors §2 (
     "optimal": 76.0, "soft": 79.2, "hard_basic": 74.8, "bcm": 75.3, "temporal": 74.6, "adaptive": 68.5,
     "presynaptic": 65.1, "dale": 67.3, "depthwise": 72.0, "residual": 71.0, "lagani_short": 59.7,
     "lagani_deep": 52.8, "backprop": 77.0, "softhebb_paper": 80.3, "dale_thesis": 62.0,
+    "hybrid_soft": None, "hybrid_optimal": None,  # the α-hybrid of Nimmo's code: never evaluated there
 }
 COSINE_PRESETS = ("optimal", "hard_basic", "bcm", "temporal", "adaptive", "presynaptic", "dale", "depthwise",
                   "residual", "lagani_short", "lagani_deep", "dale_thesis")
@@ -69,11 +70,12 @@ def test_readme_settings():
     assert [tuple(l["surround"].values()) for l in optimal["layers"]] == [(5, 1.2, 1.3), (3, 1.0, 1.2), (3, 0.8, 1.1)]
     for name in list_presets():
         p = get_preset(name)
-        expected_norm = "standardize" if name in ("soft", "backprop") else "none" if name == "softhebb_paper" else "zca"
+        expected_norm = ("standardize" if name in ("soft", "backprop", "hybrid_soft") else "none"
+                         if name == "softhebb_paper" else "zca")
         assert p["data"]["normalization"] == expected_norm, name
         if p["data"]["normalization"] == "zca":
             assert p["data"]["zca_eps"] == 1e-3
-        if name in COSINE_PRESETS:
+        if name in COSINE_PRESETS or name == "hybrid_optimal":
             assert p["hebbian"]["activation"] == "cosine"  # the true cosine by default
         if name in COSINE_PRESETS and name not in ("residual", "dale_thesis"):
             assert p["hebbian"]["init"] == "kaiming_uniform"
