@@ -15,10 +15,13 @@ before a network is built or an image loaded::
       layers:  (LayerSettings, ...)    one per stage (or None: the shared settings everywhere)
       data:         DataConfig         normalisation
       unsupervised: HebbianPhaseConfig the Hebbian phase
-      supervised:   ClassifierConfig   the linear read-out (or end-to-end backprop)
+      supervised:   ClassifierConfig   the linear read-out, end-to-end backprop, or the α-hybrid
+                                       (mode 'hybrid' with alpha: grad = (1 − α)·grad_BP − α·ΔW_Hebb)
 
 :class:`RunOptions` holds the settings of one run that are not part of the recipe (seed, data source,
-limits, classifier epochs override, ...).
+limits, classifier epochs override, ...). Lunelli's contrastive presets (:mod:`hebblib.contrastive`) have a
+structure of their own, :class:`ContrastivePresetConfig` (network, learning, model, optimizer, training, data),
+checked and changed (:func:`apply_contrastive_change`) the same way.
 
 **Precedence** (the one rule for every Hebbian setting): a layer's settings are
 
