@@ -11,6 +11,7 @@ once per epoch.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 
@@ -25,6 +26,7 @@ from .results import load_checkpoint, save_checkpoint
 from .runtime import flush_denormals, resolve_precision
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
+OPTIMIZERS = ("adam", "sgd")
 SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -127,18 +129,21 @@ def _correct_on_features(head, features, labels, batch_size: int = 4096) -> torc
 @flush_denormals()
 def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                        schedule: str = "nimmo_step", augment: bool = True, generator=None,
-                       progress: bool = True, desc: str = "classifier") -> list[dict]:
+                       progress: bool = True, desc: str = "classifier", optimizer: str = "adam") -> list[dict]:
     """Train ``head`` (an ``nn.Module`` such as ``Sequential(Dropout, Linear)``) on cached features.
 
     ``train`` is ``(features, labels)`` or ``(features, labels, mirrored_features)``; with ``augment`` and
     mirrored features, each sample is drawn mirrored with probability 1/2 every epoch. ``val`` and ``test``
     are ``(features, labels)``. Returns one record per epoch: ``epoch``, ``lr``, ``train_loss``,
-    ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %).
+    ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %). ``optimizer``: ``'adam'`` (default) or
+    ``'sgd'`` (momentum 0.9), at ``lr`` times the ``schedule``'s factor.
     """
+    check_choice("optimizer", optimizer, OPTIMIZERS)
     feats, labels = train[0], train[1]
     mirrored = train[2] if len(train) > 2 else None
     n, device = len(feats), feats.device
-    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    optimizer = (torch.optim.Adam(head.parameters(), lr=lr) if optimizer == "adam" else
+                 torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9))
     rng_device = generator.device if generator is not None else device
     history = []
     for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
@@ -269,42 +274,52 @@ def _resume_end_to_end(path, key, model, optimizer, generator) -> list[dict]:
 
 
 def linear_probe(model, train, val, test, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 64,
-                 dropout: float = 0.5, mirrored: bool = False, schedule: str = "constant", generator=None,
+                 dropout: float = 0.5, head=None, mirrored: bool = False, schedule: str = "constant",
+                 optimizer: str = "adam", seed: int | None = None, generator=None, dtype: torch.dtype | None = None,
                  progress: bool = True) -> list[dict]:
-    """The evaluation harness of every chapter: freeze ``model``, cache its features of the three
-    ``DeviceDataset`` splits once, and train ``Dropout → Linear`` on them (Adam). ``model`` needs
-    ``features(x)`` and ``num_features`` (any :class:`hebblib.HebbianNet` has them). Returns the
-    per-epoch records of :func:`train_linear_probe` (accuracies in %)."""
-    # float32 on the CPU (its float16 arithmetic is slow); float16 on the GPU (memory)
-    dtype = torch.float32 if train.device.type == "cpu" else torch.float16
+    """The read-out of every chapter: freeze ``model``, cache its features of the three ``DeviceDataset``
+    splits once, and train a head on them (:func:`train_linear_probe`). ``model`` needs ``features(x)``
+    and ``num_features`` (any :class:`hebblib.HebbianNet` has them). Returns the per-epoch records
+    (accuracies in %; :func:`probe_summary` condenses them).
+
+    * ``head``: the module trained on the features; default ``Dropout(dropout) → Linear(num_features, 10)``.
+    * ``optimizer`` (``'adam'`` or ``'sgd'``, momentum 0.9) at ``lr``; ``schedule``: :func:`lr_factor`.
+    * ``mirrored``: also cache the features of the mirrored training images and draw one of the two per
+      sample and epoch (flip augmentation).
+    * ``seed``: a repeatable read-out. ``torch.manual_seed(seed)``, then the head is (re)initialised
+      (``reset_parameters`` of each of its modules, so a head that was trained before starts afresh), its
+      batches are drawn from ``Generator().manual_seed(seed + 1)`` unless ``generator`` is given, and it is
+      trained on one thread (small tensors; the same sums in the same order every time). Without ``seed``
+      the head is trained as it is, with the global generator state (dropout) and ``generator``.
+    * ``dtype`` of the cache: default float32 on the CPU (its float16 arithmetic is slow), float16 on the
+      GPU (memory).
+    """
+    from .runtime import single_thread
+
+    if dtype is None:
+        dtype = torch.float32 if train.device.type == "cpu" else torch.float16
     feats, flipped = cache_split_features(model, train, val, test, dtype=dtype, mirrored=mirrored,
                                           progress=progress)
     train_set = (feats["train"], train.labels) + ((flipped,) if mirrored else ())
-    head = torch.nn.Sequential(FastDropout(dropout), torch.nn.Linear(model.num_features, 10)).to(train.device)
-    return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
-                              epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
-                              augment=mirrored, generator=generator, progress=progress)
+    if seed is not None:
+        torch.manual_seed(seed)
+        if head is not None:
+            for module in head.modules():
+                if hasattr(module, "reset_parameters"):
+                    module.reset_parameters()
+        generator = torch.Generator().manual_seed(seed + 1) if generator is None else generator
+    if head is None:
+        head = torch.nn.Sequential(FastDropout(dropout), torch.nn.Linear(model.num_features, 10))
+    head = head.to(train.device)
+    with single_thread() if seed is not None else contextlib.nullcontext():
+        return train_linear_probe(head, train_set, (feats["val"], val.labels), (feats["test"], test.labels),
+                                  epochs=epochs, lr=lr, batch_size=batch_size, schedule=schedule,
+                                  optimizer=optimizer, augment=mirrored, generator=generator, progress=progress)
 
 
-def seeded_probe(model, make_head, data, *, epochs: int, lr: float = 1e-3, seed: int = 0,
-                 dtype: torch.dtype | None = None) -> dict:
-    """The chapters' probe: ``model``'s features of ``data = (train, val, test)`` cached once; then, seeded by
-    ``seed``, ``make_head()`` trained on them by :func:`train_linear_probe` (Adam at ``lr``, constant rate,
-    no augmentation) on one thread (a linear head on cached features: small tensors). Returns the final
-    test accuracy, the test accuracy at the best-validation epoch, the best validation accuracy and the
-    history."""
-    from .runtime import single_thread
-
-    train, val, test = data
-    feats = {name: extract_features(model, split, dtype=dtype, progress=False, desc=name)
-             for name, split in (("train", train), ("val", val), ("test", test))}
-    torch.manual_seed(seed)
-    head = make_head()
-    with single_thread():
-        history = train_linear_probe(head, (feats["train"], train.labels), (feats["val"], val.labels),
-                                     (feats["test"], test.labels), epochs=epochs, lr=lr, schedule="constant",
-                                     augment=False, generator=torch.Generator().manual_seed(seed + 1),
-                                     progress=False)
+def probe_summary(history: list[dict]) -> dict:
+    """A read-out's records condensed: the final test accuracy, the test accuracy at the epoch of the best
+    validation accuracy, the best validation accuracy (in %) and the ``history`` itself."""
     best = max(history, key=lambda h: h["val_acc"])
     return {"final_test_acc": history[-1]["test_acc"], "test_acc_at_best_val": best["test_acc"],
             "best_val_acc": best["val_acc"], "history": history}

@@ -249,3 +249,49 @@ def test_one_layer_net_inits():
     assert 40 < float(randn.flatten(1).pow(2).sum(1).mean()) < 110  # ‖W_μ‖² ≈ 75 = 3·5·5
     with pytest.raises(ValueError, match="'xavier'"):
         ch6.one_layer_net(init="xavier")
+
+
+def _tiny_splits():
+    from hebblib.data import DeviceDataset
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (120, 3, 32, 32), dtype=torch.uint8, generator=generator)
+    labels = torch.arange(120) % 10
+    return tuple(DeviceDataset(images[s], labels[s], "none") for s in (slice(0, 80), slice(80, 100), slice(100, 120)))
+
+
+def test_krotov_probe_is_repeatable():
+    """Two probes of one network give the same numbers: the seeded read-out re-initialises the net's head
+    (it used to go on training the head a previous call had left behind)."""
+    data = _tiny_splits()
+    net = ch6.one_layer_net(seed=0)
+    first = ch6.probe(net, data, epochs=2, seed=3)
+    second = ch6.probe(net, data, epochs=2, seed=3)
+    assert [h["test_acc"] for h in first["history"]] == [h["test_acc"] for h in second["history"]]
+    assert [h["train_loss"] for h in first["history"]] == [h["train_loss"] for h in second["history"]]
+
+
+def test_seeded_linear_probe_equals_the_loop_written_out():
+    """linear_probe(seed=s) on a given head = seeding, a fresh head, and train_linear_probe with the batch
+    generator seeded s + 1 (written out here independently); without a seed, a trained head goes on."""
+    from hebblib.classifier import linear_probe, train_linear_probe
+
+    data = _tiny_splits()
+    net = ch6.one_layer_net(seed=0)
+    head = torch.nn.Linear(net.num_features, 10)
+    got = linear_probe(net, *data, epochs=2, head=head, seed=5, progress=False)
+
+    torch.manual_seed(5)
+    fresh = torch.nn.Linear(net.num_features, 10)
+    with torch.no_grad():
+        feats = [torch.cat([net.eval().features(split.get(slice(i, i + 10))[0]) for i in range(0, len(split), 10)])
+                 for split in data]
+    want = train_linear_probe(fresh, (feats[0], data[0].labels), (feats[1], data[1].labels),
+                              (feats[2], data[2].labels), epochs=2, schedule="constant", augment=False,
+                              generator=torch.Generator().manual_seed(6), progress=False)
+    assert [h["train_loss"] for h in got] == pytest.approx([h["train_loss"] for h in want], rel=1e-5)
+    torch.testing.assert_close(head.weight, fresh.weight, rtol=1e-4, atol=1e-4)  # features batched differently
+    again = linear_probe(net, *data, epochs=2, head=head, progress=False, generator=torch.Generator().manual_seed(6))
+    assert again[0]["train_loss"] != got[0]["train_loss"]  # unseeded: starts from the trained head
+    with pytest.raises(ValueError, match="'adagrad'"):
+        linear_probe(net, *data, epochs=1, optimizer="adagrad", progress=False)

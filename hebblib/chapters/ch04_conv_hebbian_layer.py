@@ -27,7 +27,7 @@ from matplotlib.patches import Rectangle
 from torch import nn
 
 from .. import diagnostics as dg
-from ..classifier import seeded_probe
+from ..classifier import linear_probe, probe_summary
 from ..errors import HebbianDivergenceError
 from ..layers import ACTIVATIONS, HebbianConv2d
 from ..networks import HebbianNet, build_network
@@ -257,10 +257,12 @@ def miconi_layer1(seed: int = 0, lr: float = 1e-4) -> HebbianNet:
 
 
 def probe(net: HebbianNet, data, epochs: int, lr: float = 1e-3, seed: int = 0) -> dict:
-    """Linear probe (the pipeline's ``train_linear_probe``: Adam, no augmentation) on the quadrant
-    features of ``net``; returns the final and best-validation test accuracies and the history."""
+    """Linear probe (:func:`hebblib.classifier.linear_probe`: a Linear head, Adam, no augmentation, seeded) on
+    the quadrant features of ``net``; returns the final and best-validation test accuracies and the history."""
     model = QuadrantFeatures(net)
-    return seeded_probe(model, lambda: nn.Linear(model.num_features, 10), data, epochs=epochs, lr=lr, seed=seed, dtype=torch.float32)
+    history = linear_probe(model, *data, epochs=epochs, lr=lr, head=nn.Linear(model.num_features, 10), seed=seed,
+                           dtype=torch.float32, progress=False)
+    return probe_summary(history)
 
 
 FULL_RESULT = "ch04_miconi_layer1"  # docs/results/chapters/<name>.json, written by scripts/chapter_full.py

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import nn
 
-from ..classifier import extract_features, seeded_probe
+from ..classifier import extract_features, linear_probe, probe_summary
 from ..layers import HebbianConv2d, HebbianLinear
 from ..networks import HebbianNet, build_network
 from ..plots.filters import plot_filters
@@ -375,8 +375,12 @@ PROBE_LR = 1e-4  # Adam on 18,816 features: the pipeline's default 1e-3 overshoo
 
 
 def probe(net: HebbianNet, data, epochs: int, seed: int = 0, lr: float = PROBE_LR) -> dict:
-    """The pipeline's linear probe (Adam at ``lr``, no augmentation) on the net's Dropout + Linear head."""
-    return seeded_probe(net, lambda: nn.Sequential(net.dropout, net.classifier), data, epochs=epochs, lr=lr, seed=seed)
+    """The library's linear probe (Adam at ``lr``, no augmentation) on the net's Dropout + Linear head,
+    seeded: the head is re-initialised from ``seed`` first, so two calls give the same numbers (it used to
+    go on from the head a previous call had trained)."""
+    history = linear_probe(net, *data, epochs=epochs, lr=lr, head=nn.Sequential(net.dropout, net.classifier),
+                           seed=seed, dtype=torch.float32, progress=False)
+    return probe_summary(history)
 
 
 READOUTS = ("crop_flip", "flip", "none")
