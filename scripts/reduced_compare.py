@@ -23,7 +23,7 @@ import time
 
 
 def main(argv=None) -> int:
-    from hebblib.chapters import ch07_lateral_inhibition as ch7
+    from hebblib.experiments import train_reduced
     from hebblib.networks.settings import merge_settings
     from hebblib.presets import get_preset, list_presets
 
@@ -55,9 +55,9 @@ def main(argv=None) -> int:
           + (f"; changed: {json.dumps(args.change)}" if args.change else ""))
     for name, original in runs:
         start = time.perf_counter()
-        results = [ch7.train_reduced(preset_for(name, original), width_factor=args.width, blocks=args.blocks,
-                                     n_train=args.train, n_test=args.test, probe_epochs=args.probe_epochs,
-                                     seed=seed, source=args.source)
+        results = [train_reduced(preset_for(name, original), width_factor=args.width, blocks=args.blocks,
+                                  n_train=args.train, n_test=args.test, probe_epochs=args.probe_epochs,
+                                  seed=seed, source=args.source)
                    for seed in range(args.seeds)]
         best = [r.accuracy for r in results]
         final = [r.history[-1]["test_acc"] for r in results]

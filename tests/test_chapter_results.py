@@ -20,7 +20,7 @@ def test_chapter_result_round_trip_and_printing(tmp_path, monkeypatch, capsys):
 def test_chapters_11_13_print_the_committed_preset_figure(tmp_path, monkeypatch, capsys):
     import json
 
-    from hebblib.chapters.ch11_depthwise import print_full_figure
+    from hebblib.experiments import print_full_figure
 
     monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path)
     print_full_figure("depthwise")

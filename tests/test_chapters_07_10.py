@@ -195,3 +195,39 @@ def test_winners_figure_with_and_without_records(capsys):
     ch9.winner_table({"a": recorder})
     assert "1 of 3" in capsys.readouterr().out  # unit 2 never learned
     assert ch9.winners_figure({}).texts  # full mode: a notice instead of an empty grid
+
+
+def test_train_hebbian_callback_and_upto_equal_the_loop_written_out():
+    """hebblib.training.train_hebbian with upto= and callback= (what train_reduced uses) = the forward up to
+    the block, all updates applied, and the callback after each batch, written out here."""
+    from hebblib.experiments import reduced_data
+    from hebblib.presets import build_model, resolve_preset
+    from hebblib.training import train_hebbian
+
+    preset = resolve_preset("hard_basic")
+    preset["model"] = {**preset["model"], "width_factor": 0.125}
+    train, _, _ = reduced_data("zca", 96, 20)
+
+    class Counter:
+        def __init__(self):
+            self.started, self.calls = 0, 0
+
+        def start(self, net):
+            self.started += 1
+
+        def __call__(self, net):
+            self.calls += 1
+
+    torch.manual_seed(0)
+    net, counter = build_model(preset), Counter()
+    train_hebbian(net, train, epochs=1, batch_size=32, augment=False, upto=0, callback=counter, progress=False,
+                  generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    by_hand = build_model(preset).train()
+    for x, _ in train.batches(32, shuffle=True, augment=False, generator=torch.Generator().manual_seed(1)):
+        with torch.no_grad():
+            by_hand.features(x, upto=0)
+        by_hand.apply_updates()
+    assert counter.started == 1 and counter.calls == -(-len(train) // 32)
+    torch.testing.assert_close(net.hebbian_layers()["conv1"].weight, by_hand.hebbian_layers()["conv1"].weight)
+    assert not torch.equal(net.hebbian_layers()["conv1"].weight, build_model(preset).hebbian_layers()["conv1"].weight)

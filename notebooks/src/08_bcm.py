@@ -19,9 +19,9 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from hebblib.chapters import ch07_lateral_inhibition as ch7
+from hebblib import experiments as ex
 from hebblib.chapters import ch08_bcm as ch8
-from hebblib.notebook import check_exercise, setup, todo
+from hebblib.notebook import check_exercise, print_summary, setup, todo
 
 device = setup(seed=0)  # the reduced runs of quick mode train on the CPU
 
@@ -103,7 +103,7 @@ display(demo)
 
 # %%
 runs, thetas = ch8.train_bcm_runs()
-ch7.print_runs(runs)
+ex.print_runs(runs)
 
 # %%
 ch8.theta_figure(thetas.trajectories(), runs["hard WTA + BCM"].layer().rule.theta.detach().cpu())
@@ -121,7 +121,7 @@ ch8.weight_histograms(runs)
 ch8.print_weight_table(runs)
 
 # %%
-ch7.filters_side_by_side(runs)
+ex.filters_side_by_side(runs)
 
 # %% [markdown]
 # *Think.* Instar moves each winner towards the mean of the patches it wins; BCM potentiates only the
@@ -165,10 +165,10 @@ ch7.filters_side_by_side(runs)
 ch8.print_checks([r for r in ch8.summary_rows(toy, runs) if r[3] is not None])
 
 # %%
-ch7.print_summary([r for r in ch8.summary_rows(toy, runs) if r[3] is None])
-ch7.report_preset("hard_basic", runs["hard WTA + Instar"])
-ch7.report_preset("bcm", runs["hard WTA + BCM"])
-ch7.report_preset("optimal", runs["optimal (BCM + surround)"])
+print_summary([r for r in ch8.summary_rows(toy, runs) if r[3] is None])
+ex.report_preset("hard_basic", runs["hard WTA + Instar"])
+ex.report_preset("bcm", runs["hard WTA + BCM"])
+ex.report_preset("optimal", runs["optimal (BCM + surround)"])
 
 # %% [markdown]
 # **Two variants of `optimal` on all of CIFAR-10** (same seed, split and probe as the committed

@@ -18,7 +18,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from hebblib.chapters import ch07_lateral_inhibition as ch7
+from hebblib import experiments as ex
 from hebblib.chapters import ch09_time_and_statistics as ch9
 from hebblib.notebook import check_exercise, setup, todo
 
@@ -106,10 +106,10 @@ display(demo)
 
 # %%
 runs, winners = ch9.train_with_winners(ch9.threshold_presets(), n_train=600)  # n_train: quick mode only
-ch7.print_runs(runs)
+ex.print_runs(runs)
 
 # %%
-ch7.filters_side_by_side(runs)
+ex.filters_side_by_side(runs)
 
 # %%
 ch9.print_filter_table(runs)
@@ -157,7 +157,7 @@ ch9.winner_table(winners)
 # Measured beside published (the quick-mode figures come from the reduced runs):
 
 # %%
-ch7.report_preset("hard_basic", runs["hard WTA"])
-ch7.report_preset("temporal", runs["temporal"])
-ch7.report_preset("adaptive", runs["statistical (fixed)"], "adaptive (fixed: one padding)")
-ch7.report_preset("adaptive", runs["statistical (as coded)"], "adaptive (as coded: double padding)", original=True)
+ex.report_preset("hard_basic", runs["hard WTA"])
+ex.report_preset("temporal", runs["temporal"])
+ex.report_preset("adaptive", runs["statistical (fixed)"], "adaptive (fixed: one padding)")
+ex.report_preset("adaptive", runs["statistical (as coded)"], "adaptive (as coded: double padding)", original=True)

@@ -20,7 +20,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from hebblib.chapters import ch07_lateral_inhibition as ch7
+from hebblib import experiments as ex
 from hebblib.chapters import ch10_presynaptic as ch10
 from hebblib.notebook import check_exercise, setup, todo
 from hebblib.presynaptic import DIMS, KINDS, presynaptic_weights
@@ -123,8 +123,8 @@ display(demo)
 # `HEBBLIB_QUICK` it is the whole network on all of CIFAR-10 (`run_preset`, hours on a CPU).
 
 # %%
-runs = ch7.train_presets(ch10.presynaptic_presets())
-ch7.print_runs(runs)
+runs = ex.train_presets(ch10.presynaptic_presets())
+ex.print_runs(runs)
 
 # %% [markdown]
 # How the competition changes the receptive fields: the first-layer filters as the forward pass sees
@@ -138,8 +138,8 @@ ch10.effective_filters_figure(runs)
 # $w_\text{eff}$, which is largest where $|w|$ is *smallest*. Can the update make a filter's effective
 # pattern look like the inputs it wins? Compare with the thesis (§5.1): the output and spatial variants
 # collapse to repeated, colour-dominated patterns and the global one to noise. Try the other settings with
-# `ch7.with_changes("hard_basic", {"presynaptic": {"kind": "lp_norm", "dim": "input"}})` in
-# `ch7.train_presets`.
+# `ex.with_changes("hard_basic", {"presynaptic": {"kind": "lp_norm", "dim": "input"}})` in
+# `ex.train_presets`.
 #
 # ## Summary
 #
@@ -157,5 +157,5 @@ ch10.effective_filters_figure(runs)
 ch10.print_summary([r for r in ch10.summary_rows(runs) if r[3] is not None])
 
 # %%
-ch7.report_runs(ch10.summary_rows(runs), runs, ch10.THESIS, ch10.THESIS_SOURCE, "presynaptic",
+ex.report_runs(ch10.summary_rows(runs), runs, ch10.THESIS, ch10.THESIS_SOURCE, "presynaptic",
                 "hard WTA + presynaptic")

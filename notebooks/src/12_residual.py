@@ -20,10 +20,10 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from hebblib.chapters import ch11_depthwise as ch11
+from hebblib import experiments as ex
 from hebblib.chapters import ch12_residual as ch12
-from hebblib.notebook import check_exercise, setup, todo
-from hebblib.runtime import quick_or
+from hebblib.notebook import check_exercise, print_checks, setup, todo
+from hebblib.runtime import quick_or, single_thread
 
 device = setup(seed=0)
 
@@ -77,9 +77,9 @@ total = ch12.print_block_table()
 
 # %%
 width = quick_or(1.0, ch12.QUICK_WIDTH)
-runs = {name: ch11.train_run(ch11.chapter_preset(name, width_factor=width), seed=0)
+runs = {name: ex.train_run(ex.chapter_preset(name, width_factor=width), seed=0)
         for name in ("residual", "hard_basic")}
-ch11.print_comparison(runs)
+ex.print_comparison(runs)
 
 # %% [markdown]
 # ## 3. What does the skip path carry?
@@ -91,8 +91,8 @@ ch11.print_comparison(runs)
 
 # %%
 images = ch12.test_images(runs["residual"]["preset_dict"], n=16)
-before = ch11.initial_model(runs["residual"]["preset_dict"], seed=0)
-with ch11.single_thread():
+before = ex.initial_network(runs["residual"]["preset_dict"], seed=0)
+with single_thread():
     ch12.print_skip_table({"initial": ch12.skip_statistics(before, images),
                            "trained": ch12.skip_statistics(runs["residual"]["model"], images)})
 
@@ -151,7 +151,7 @@ ch12.ltp_ltd_sublayers(runs["residual"]["model"], images)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ch11.print_checks(ch12.summary_checks(total, changes))
+print_checks(ch12.summary_checks(total, changes))
 
 # %%
 ch12.summary(runs)

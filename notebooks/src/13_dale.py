@@ -21,7 +21,7 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
-from hebblib.chapters import ch11_depthwise as ch11
+from hebblib import experiments as ex
 from hebblib.chapters import ch13_dale as ch13
 from hebblib.notebook import check_exercise, setup, todo
 from hebblib.runtime import quick_or
@@ -131,9 +131,9 @@ display(demo)
 
 # %%
 width = quick_or(1.0, ch13.QUICK_WIDTH)
-runs = {name: ch11.train_run(ch11.chapter_preset(name, width_factor=width), seed=0)
+runs = {name: ex.train_run(ex.chapter_preset(name, width_factor=width), seed=0)
         for name in ("dale", "dale_thesis", "optimal")}
-ch11.print_comparison(runs)
+ex.print_comparison(runs)
 
 # %% [markdown]
 # The trained `dale_thesis` depthwise kernels (left), and what the original per-tap cosine makes of them
