@@ -338,3 +338,35 @@ def test_seed_runs_rejects_an_unknown_preset_and_bad_threads(capsys):
     with pytest.raises(SystemExit) as exit_info:
         script.main(["soft", "--threads", "0", "--no-collect"])
     assert exit_info.value.code == 2 and "--threads must be >= 1, got 0" in capsys.readouterr().err
+
+
+def _competition(entropy: float, never_active=1) -> dict:
+    layer = {"units": 4, "sites": 80, "win_entropy": entropy, "effective_units": 2.0, "max_win_rate": 0.5,
+             "dead_never_win": 2, "never_active": never_active, "radius_p": 2.0, "radius_mean": 1.5,
+             "radius_std": 0.25, "radius_min": 1.0, "radius_max": 2.0}
+    return {"evaluation": {"images": 1000}, "layers": {"conv1": layer, "conv2": {**layer, "never_active": None}}}
+
+
+def test_diagnostics_figure_draws_the_presets_that_have_diagnostics(tmp_path, capsys):
+    import numpy as np
+
+    from hebblib.results import group_runs
+
+    script = load_script("diagnostics_figure")
+    store = tmp_path / "results"
+    store.mkdir()
+    soft = [_record("soft", s, 76.0, published=79.2, competition=_competition(e)) for s, e in ((0, 0.5), (1, 0.7))]
+    (store / "soft.json").write_text(json.dumps({"preset": "soft", "original": False, "runs": soft}))
+    (store / "bcm.json").write_text(json.dumps({"preset": "bcm", "original": False,
+                                                "runs": [_record("bcm", 0, 73.0, protocol=None)]}))
+    series = script.series(group_runs(soft)[0])
+    np.testing.assert_allclose(series["win_entropy"][0], [0.6, 0.6])
+    np.testing.assert_allclose(series["win_entropy"][1], [np.std([0.5, 0.7], ddof=1)] * 2)
+    np.testing.assert_allclose(series["dead_never_win"][0], [0.5, 0.5])  # 2 of 4 units
+    assert series["never_active"][0][0] == 0.25 and np.isnan(series["never_active"][0][1])
+    out = tmp_path / "fig.png"
+    assert script.main(["--store", str(store), "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "1 preset row(s)" in capsys.readouterr().out  # bcm: an old-protocol record, not drawn
+    with pytest.raises(SystemExit, match="no run with competition diagnostics found"):
+        script.main(["--store", str(store), "--out", str(out), "--all-protocols", "--runs", str(tmp_path / "none")])
