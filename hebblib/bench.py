@@ -243,3 +243,171 @@ def format_report(r: dict) -> str:
         f"{r['classifier_phase_naive_s']:.1f} s → speed-up {r['classifier_speedup']:.1f}x",
     ]
     return "\n".join(lines)
+
+
+# ----- what each way of training costs: the Hebbian phase, a backprop step, the α-hybrid (chapter 14) ----------
+COST_PATHS = ("hebbian", "backprop", "hybrid")
+
+
+def _rss_bytes() -> int:
+    """The process's resident memory now (Linux ``/proc/self/statm``; 0 elsewhere)."""
+    import os
+
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _training_cost_worker(path, preset, device, batch_size, batches, alpha, width_factor, seed, threads, queue):
+    """One path, in a process of its own: build the network and the batches, note the resident memory, run
+    one warm-up step and ``batches`` timed steps, and put images/s and the peak memory the steps added on
+    ``queue``. Peak memory: on the CPU ``ru_maxrss`` minus the resident memory before the first step (a
+    fresh process, so no other work's peak hides it); on CUDA ``max_memory_allocated`` over the steps."""
+    import resource
+
+    import torch.nn.functional as F_  # noqa: N812
+
+    from .data import DeviceDataset, load_cifar
+    from .hybrid import HybridHook
+    from .runtime import flush_denormals
+
+    try:
+        if threads:
+            torch.set_num_threads(threads)
+        device = get_device(device)
+        seed_everything(seed)
+        config = resolve_preset(preset)
+        if width_factor is not None:
+            config["model"] = {**config.get("model", {}), "width_factor": width_factor}
+        images, labels = load_cifar(True, source="subset")
+        n = (batches + 1) * batch_size
+        normalization = config["data"].get("normalization", "none")
+        zca = None
+        if normalization == "zca":
+            from .data import fit_zca
+            zca = fit_zca(images, eps=config["data"].get("zca_eps", 1e-3), cache=False)
+        data = DeviceDataset(images[:n], labels[:n], normalization, zca, augment=True, device=device)
+        steps = list(data.batches(batch_size, shuffle=True, augment=True))[: batches + 1]
+        model = build_model(config).to(device)
+        model.train()
+        hook = optimizer = None
+        if path == "hebbian":
+            model.set_plastic(True)
+        else:
+            model.set_plastic(path == "hybrid")
+            hook = HybridHook(model, alpha) if path == "hybrid" else None
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(x, y):
+            if path == "hebbian":  # phase 1 as train_hebbian runs it (fp32)
+                with torch.no_grad():
+                    model.features(x)
+                model.apply_updates()
+                return
+            loss = F_.cross_entropy(model(x), y)  # as train_end_to_end runs it
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if hook is not None:
+                hook.before_step()
+            optimizer.step()
+            if hook is not None:
+                hook.after_step()
+
+        before = _rss_bytes()
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base_cuda = torch.cuda.memory_allocated(device)
+        with flush_denormals():
+            step(*steps[0])  # warm-up (and the optimiser's state), not timed but in the peak
+            _sync(device)
+            start = time.perf_counter()
+            for x, y in steps[1:]:
+                step(x, y)
+            _sync(device)
+            seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        if device.type == "cuda":
+            peak = torch.cuda.max_memory_allocated(device) - base_cuda
+        queue.put({"path": path, "images": batches * batch_size, "seconds": seconds, "peak_bytes": max(peak, 0),
+                   "memory": "cuda max_memory_allocated" if device.type == "cuda" else "ru_maxrss − RSS before",
+                   "device": describe_device(device), "threads": torch.get_num_threads(),
+                   "num_parameters": model.num_parameters()})
+    except BaseException as err:  # noqa: BLE001 - reported by the parent
+        queue.put({"path": path, "error": f"{type(err).__name__}: {err}"})
+
+
+def bench_training_costs(preset: str = "soft", device=None, batch_size: int = 64, batches: int = 4, rounds: int = 2,
+                         alpha: float = 0.5, width_factor: float | None = None, seed: int = 0,
+                         threads: int | None = None, print_fn=print) -> dict:
+    """Images/s and peak memory of a training step of ``preset``'s network (at ``width_factor`` of its width, or
+    its own) three ways, at ``batch_size``: ``hebbian`` (phase 1: a no-grad forward that accumulates every
+    layer's ΔW, then ``W += lr·ΔW``), ``backprop`` (forward, backward, Adam: an end-to-end epoch's step) and
+    ``hybrid`` (the same with every Hebbian layer's ΔW mixed into its gradient at ``alpha``,
+    :mod:`hebblib.hybrid`). Each measurement runs in a fresh process (:func:`_training_cost_worker`), the
+    paths interleaved over ``rounds``; images/s over all rounds, peak memory the largest of them. Also the
+    time an epoch of 45,000 images would take at that rate. ``python -m hebblib bench --preset soft --phases``."""
+    import multiprocessing
+    import os
+
+    from .runtime import cpu_model
+
+    check = resolve_preset(preset)  # a bad name or preset fails here, not in a child
+    if check["supervised"]["mode"] == "end_to_end":
+        raise ValueError(f"preset {preset!r} has no Hebbian layers; use one with a Hebbian phase (soft, optimal, "
+                         f"...) or a hybrid preset")
+    context = multiprocessing.get_context("spawn")
+    totals = {path: {"images": 0, "seconds": 0.0, "peak_bytes": 0} for path in COST_PATHS}
+    started, load_before = time.perf_counter(), os.getloadavg() if hasattr(os, "getloadavg") else None
+    info = {}
+    for r in range(rounds):
+        for path in COST_PATHS:
+            queue = context.Queue()
+            child = context.Process(target=_training_cost_worker, args=(path, preset, device, batch_size, batches,
+                                                                         alpha, width_factor, seed, threads, queue))
+            child.start()
+            result = None
+            while result is None:  # a child that dies without a word (killed, crashed) must not hang us
+                try:
+                    result = queue.get(timeout=5)
+                except Exception:  # noqa: BLE001 - queue.Empty
+                    if not child.is_alive():
+                        result = {"path": path, "error": f"the process exited with code {child.exitcode}"}
+            child.join()
+            if "error" in result:
+                raise RuntimeError(f"bench of the {path} step failed: {result['error']}")
+            total = totals[path]
+            total["images"] += result["images"]
+            total["seconds"] += result["seconds"]
+            total["peak_bytes"] = max(total["peak_bytes"], result["peak_bytes"])
+            info = {k: result[k] for k in ("memory", "device", "threads", "num_parameters")}
+        print_fn(f"  round {r + 1}/{rounds} done")
+    rows = {}
+    for path, total in totals.items():
+        rate = total["images"] / total["seconds"]
+        rows[path] = {"img_s": rate, "epoch_45000_s": 45000 / rate, "peak_mib": total["peak_bytes"] / 2**20}
+    result = {"preset": preset, "width_factor": width_factor, "alpha": alpha, "batch_size": batch_size,
+              "batches": batches, "rounds": rounds, "paths": rows, **info, "cpu_model": cpu_model(),
+              "torch": torch.__version__, "load_before": load_before,
+              "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+              "wall_s": time.perf_counter() - started}
+    print_fn(format_training_costs(result))
+    return result
+
+
+def format_training_costs(r: dict) -> str:
+    """The report :func:`bench_training_costs` prints."""
+    width = "its own width" if r["width_factor"] is None else f"width_factor {r['width_factor']:g}"
+    load = lambda v: "n/a" if v is None else " ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    lines = [f"training step costs of {r['preset']!r} ({width}, {r['num_parameters']:,} parameters), batch "
+             f"{r['batch_size']}, {r['rounds']} rounds × {r['batches']} batches per path, each in its own process",
+             f"{r['device']}; CPU {r['cpu_model']}; {r['threads']} threads; load average before "
+             f"{load(r['load_before'])}, after {load(r['load_after'])}; peak memory: {r['memory']}",
+             f"  {'step':<38} {'img/s':>8} {'45,000-image epoch':>19} {'peak memory':>12}"]
+    what = {"hebbian": "Hebbian phase (no grad, W += lr·ΔW)", "backprop": "backprop (forward, backward, Adam)",
+            "hybrid": f"α-hybrid, α = {r['alpha']:g} (both, one forward)"}
+    for path, row in r["paths"].items():
+        lines.append(f"  {what[path]:<38} {row['img_s']:8.1f} {row['epoch_45000_s'] / 60:15.1f} min "
+                     f"{row['peak_mib']:8.0f} MiB")
+    return "\n".join(lines)

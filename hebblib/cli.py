@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="few batches on the shipped subset")
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
+    bench.add_argument("--phases", action="store_true",
+                       help="instead: images/s and peak memory of a Hebbian-phase step, a backprop step and an "
+                            "α-hybrid step on the preset's network, each in its own process (chapter 14)")
+    bench.add_argument("--alpha", type=float, default=0.5, help="--phases: the hybrid's α (default 0.5)")
+    bench.add_argument("--width", type=float, default=None, help="--phases: width_factor (default the preset's)")
+    bench.add_argument("--threads", type=_int_at_least(1), default=None, help="--phases: torch threads per process")
+    bench.add_argument("--json", metavar="PATH", default=None, help="--phases: also write the numbers to PATH")
     return parser
 
 
@@ -123,6 +130,17 @@ def cmd_bench(args) -> int:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
     try:
+        if args.phases:
+            from .bench import bench_training_costs
+            from .results import write_json
+
+            command = "python -m hebblib " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+            result = bench_training_costs(args.preset, device=args.device, batches=args.batches or 4,
+                                          rounds=args.rounds, alpha=args.alpha, width_factor=args.width,
+                                          threads=args.threads)
+            if args.json:
+                write_json(args.json, {**result, "command": command})
+            return 0
         bench(args.preset, device=args.device, quick=args.quick, batches=args.batches, rounds=args.rounds,
               precision=args.precision)
     except (FileNotFoundError, ValueError) as err:

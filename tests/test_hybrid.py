@@ -168,3 +168,16 @@ def test_a_quick_hybrid_run_through_the_command_line_records_alpha(tmp_path, cap
     assert main(bad) == 2
     assert "supervised.alpha = 2: must be a finite number >= 0 and <= 1" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_bench_measures_the_three_steps_on_the_same_network(capsys):
+    from hebblib.bench import COST_PATHS, bench_training_costs
+
+    result = bench_training_costs("soft", width_factor=0.125, batch_size=16, batches=1, rounds=1, threads=1)
+    assert set(result["paths"]) == set(COST_PATHS) == {"hebbian", "backprop", "hybrid"}
+    for row in result["paths"].values():
+        assert row["img_s"] > 0 and row["peak_mib"] >= 0 and row["epoch_45000_s"] == pytest.approx(45000 / row["img_s"])
+    out = capsys.readouterr().out
+    assert "Hebbian phase" in out and "α-hybrid, α = 0.5" in out and "peak memory" in out
+    with pytest.raises(ValueError, match=r"preset 'backprop' has no Hebbian layers"):
+        bench_training_costs("backprop")
