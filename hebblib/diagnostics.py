@@ -15,6 +15,7 @@ its code computes them). With ``n_o`` the number of sites (image, position) won 
 from __future__ import annotations
 
 import math
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -206,7 +207,7 @@ def competition_diagnostics(model, data, images: int = DIAGNOSTIC_IMAGES, batch_
     * ``radius_mean``, ``radius_std`` (population), ``radius_min``, ``radius_max``: of ``‖W_o‖_p``,
       ``p = radius_p`` (the layer's Lebesgue p; :meth:`radius`).
 
-    Returns ``{"evaluation": {...how it was measured}, "layers": {name: {...}}}``. The model's mode is
+    Returns ``{"evaluation": {...how it was measured, seconds}, "layers": {name: {...}}}``. The model's mode is
     restored; nothing in it changes.
     """
     layers = model.hebbian_layers()
@@ -238,7 +239,7 @@ def competition_diagnostics(model, data, images: int = DIAGNOSTIC_IMAGES, batch_
         hooks.append(layer.register_forward_hook(count_wins(name)))
     for name, act in acts.items():
         hooks.append(act.register_forward_hook(mark_active(name)))
-    was_training = model.training
+    was_training, started = model.training, time.perf_counter()
     model.eval()
     try:
         for start in range(0, n, batch_size):
@@ -262,5 +263,6 @@ def competition_diagnostics(model, data, images: int = DIAGNOSTIC_IMAGES, batch_
     return {"evaluation": {"images": n, "split": split, "which": f"the first {n} images, unaugmented",
                            "mode": "eval (BatchNorm running statistics), fp32",
                            "winner": "argmax over output channels of the layer's response u, per image and position",
-                           "active": "output of the activation after the layer > 0 somewhere"},
+                           "active": "output of the activation after the layer > 0 somewhere",
+                           "seconds": time.perf_counter() - started},
             "layers": out}
