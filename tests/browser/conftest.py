@@ -101,6 +101,7 @@ def lab_server(browser_tools) -> LabServer:
     if not NOTEBOOKS.is_dir():
         pytest.fail(f"notebook folder {NOTEBOOKS} does not exist (HEBBLIB_BROWSER_NOTEBOOKS)", pytrace=False)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "timings.txt").unlink(missing_ok=True)  # seconds per phase and chapter, this session's
     home = Path(tempfile.mkdtemp(prefix="hebblib-lab-"))
     settings = home / "settings"
     for name, values in LAB_SETTINGS.items():

@@ -292,6 +292,8 @@ CONTROL_KINDS = [  # (kind, selector within a demo)
 def test_chapter_in_jupyterlab(notebook: Path, lab_server, browser):
     name = notebook.stem
     on_disk = _digest(notebook.read_bytes())
+    for old in ARTIFACTS.glob(f"{name}_*.png"):  # no stale screenshot of an earlier run stays beside new ones
+        old.unlink()
     console: list[str] = []
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
