@@ -20,9 +20,9 @@ one step being
 α = 0 the gradient is exactly grad_BP (``1·g + (−0)`` is ``g`` bit for bit), so the run is the end-to-end
 backprop of the same network. ΔW carries the radius schedule's per-unit factor (``learning_rates(1.0)``), so the
 optimiser's lr plays the role of the layers' ``lr``; with Adam a constant factor on a gradient cancels, but the
-*relative* size of the two terms does not: each step's ΔW is max-normalised (its largest entry is 1), while
-backprop gradients are typically orders of magnitude smaller. :class:`HybridHook` records the mean ‖grad_BP‖
-and ‖ΔW‖ per layer and epoch (``grad_norms`` in each epoch's record) so that balance can be seen.
+*relative* size of the two terms does not: each step's ΔW is max-normalised (its largest entry is 1), grad_BP is
+whatever the loss makes it. :class:`HybridHook` records the mean ‖grad_BP‖ and ‖ΔW‖ per layer and epoch
+(``grad_norms`` in each epoch's record), so the balance that a given α strikes can be read off a run.
 """
 from __future__ import annotations
 

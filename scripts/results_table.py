@@ -221,7 +221,7 @@ def render() -> None:
     chapters = []
     for path in sorted((STORE / "chapters").glob("*.json")):
         c = json.loads(path.read_text())
-        for key, published in c["rows"].items():
+        for key, published in c.get("rows", {}).items():  # an experiment without a published figure: none
             chapters.append(f"| {c['title']}: `{key}` | {published:.2f} | {c[key]:.2f} | {c[key] - published:+.1f} | "
                             f"{c['setting']} | {c['device']} | {c['wall_s'] / 60:.0f} min | `{c['command']}` |")
     if chapters:
