@@ -134,20 +134,6 @@ class PresetRun:
         return self.net.hebbian_layers()[name]
 
 
-def with_changes(name: str, hebbian: dict | None = None, layers: dict | None = None, label: str | None = None) -> dict:
-    """Preset ``name`` with ``hebbian`` settings merged over its shared ones and ``layers`` over every
-    stage, renamed ``label`` (e.g. ``with_changes('hard_basic', {'surround': DEFAULT_SURROUND})``): a new
-    preset for a reduced run. (To record a change of a published preset, use
-    :func:`hebblib.presets.change_preset`.)"""
-    preset = get_preset(name)
-    preset["hebbian"] = {**(preset["hebbian"] or {}), **(hebbian or {})}
-    if layers and preset["layers"]:
-        preset["layers"] = [{**stage, **layers} for stage in preset["layers"]]
-    if label:
-        preset["name"] = label
-    return preset
-
-
 @functools.lru_cache(maxsize=4)
 def reduced_data(normalization: str = "zca", n_train: int = REDUCED_TRAIN, n_test: int = REDUCED_TEST,
                  source: str = "subset"):
@@ -336,5 +322,5 @@ __all__ = [
     "describe_result", "describe_run", "example_images", "filters_side_by_side", "initial_network",
     "layer_response", "parameter_rows", "preset_test_images", "print_comparison", "print_full_figure",
     "print_runs", "reduced_data", "report_preset", "report_runs", "train_full", "train_presets", "train_reduced",
-    "train_run", "with_changes",
+    "train_run",
 ]

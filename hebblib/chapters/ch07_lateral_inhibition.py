@@ -19,11 +19,11 @@ from matplotlib.figure import Figure
 
 from ..experiments import (QUICK_BLOCKS, QUICK_WIDTH, FirstBlocks, PresetRun, describe_run,  # noqa: F401
                            example_images, filters_side_by_side, print_runs, reduced_data, report_preset,
-                           report_runs, train_full, train_presets, train_reduced, with_changes)
+                           report_runs, train_full, train_presets, train_reduced)
 from ..layers import HebbianConv2d
 from ..notebook import print_checks, print_summary  # noqa: F401
 from ..plots import style
-from ..presets import DEFAULT_SURROUND, get_preset
+from ..presets import DEFAULT_SURROUND, change_preset, get_preset
 from ..surround import SurroundModulation, dog_kernel
 
 THESIS = {"hard WTA": 72.1, "hard WTA + surround": 73.0}
@@ -138,8 +138,8 @@ def surround_demo(sigma_e: float = 1.2, sigma_i: float = 1.4, size: int = 5, cha
 def surround_presets() -> dict:
     """The hard-WTA baseline and the same preset with the thesis surround (5, 1.2, 1.4) on every layer."""
     return {"hard WTA": get_preset("hard_basic"),
-            "hard WTA + surround": with_changes("hard_basic", {"surround": dict(DEFAULT_SURROUND)},
-                                                label="hard_surround")}
+            "hard WTA + surround": change_preset(get_preset("hard_basic"),
+                                                 {"hebbian": {"surround": dict(DEFAULT_SURROUND)}})}
 
 
 def activity_statistics(run: PresetRun, n: int = 200) -> dict:
@@ -206,5 +206,5 @@ __all__ = [
     "print_kernel_table", "print_runs", "print_summary", "report_full_surround_pair", "report_runs", "reduced_data",
     "report_preset", "summary_rows", "surround_pair_difference",
     "surround_demo", "surround_maps", "surround_presets", "train_full", "train_presets", "train_reduced",
-    "valid_surround", "with_changes",
+    "valid_surround",
 ]

@@ -16,9 +16,9 @@ import torch
 from matplotlib.figure import Figure
 
 from ..layers import HebbianConv2d
-from ..presets import get_preset
+from ..presets import change_preset, get_preset
 from ..plots import style
-from ..experiments import example_images, train_presets, train_reduced, with_changes
+from ..experiments import example_images, train_presets, train_reduced
 from ..notebook import print_checks
 
 
@@ -95,7 +95,7 @@ def threshold_presets() -> dict:
     original = {"name": "statistical", "k_std": 2.0, "k": 1, "square_winner": True, "double_padding": True}
     return {"hard WTA": get_preset("hard_basic"), "temporal": get_preset("temporal"),
             "statistical (fixed)": get_preset("adaptive"),
-            "statistical (as coded)": with_changes("adaptive", {"competition": original}, label="adaptive_as_coded")}
+            "statistical (as coded)": change_preset(get_preset("adaptive"), {"hebbian": {"competition": original}})}
 
 
 def filter_variation(run, layer: str = "conv1") -> float:

@@ -138,8 +138,8 @@ ch10.effective_filters_figure(runs)
 # $w_\text{eff}$, which is largest where $|w|$ is *smallest*. Can the update make a filter's effective
 # pattern look like the inputs it wins? Compare with the thesis (§5.1): the output and spatial variants
 # collapse to repeated, colour-dominated patterns and the global one to noise. Try the other settings with
-# `ex.with_changes("hard_basic", {"presynaptic": {"kind": "lp_norm", "dim": "input"}})` in
-# `ex.train_presets`.
+# `change_preset(get_preset("hard_basic"), {"hebbian": {"presynaptic": {"kind": "lp_norm", "dim": "input"}}})`
+# (both from `hebblib.presets`) in `ex.train_presets`.
 #
 # ## Summary
 #
