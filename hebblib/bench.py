@@ -1,19 +1,36 @@
-"""Benchmark of the training pipeline: the fast path against a naive baseline, measured in one process.
+"""Benchmark of the training pipeline: every path of the Hebbian phase against a naive baseline, in one process.
 
-``python -m hebblib bench [--preset soft] [--device cpu|cuda] [--quick]`` prints, for the unsupervised
-phase and the classifier phase, images/s of both paths and their ratio, the per-layer time split into
-forward and update, the FLOPs per image counted from the layer shapes, the FLOP/s achieved and their
-fraction of the device's peak (a dense matrix product measured in the same process).
+``python -m hebblib bench [--preset soft] [--device cpu|cuda] [--precision auto|fp32|bf16] [--quick]``
 
-Fast path: the whole dataset on the device as uint8 (``DeviceDataset``), normalisation on the device,
-the Hebbian term as one ``conv2d_weight`` call per layer, features computed once and cached (fp16).
-Naive baseline: a ``DataLoader`` over float tensors in host memory, the Hebbian term as ``F.unfold`` +
-matrix product, and a classifier that recomputes the frozen network's features every epoch.
-Both paths run interleaved over several rounds so that a noisy shared machine affects them alike.
+Unsupervised phase (forward + Hebbian update of every layer), four paths run interleaved round by round, so
+that a busy machine or a drifting clock affects them alike:
+
+* ``naive``: a ``DataLoader`` over float tensors in host memory, the Hebbian term as ``F.unfold`` + matrix
+  product, fp32, subnormal floats as the CPU handles them (the original code's way);
+* ``fp32``: device-resident data, the Hebbian term as one ``conv2d_weight`` call, fp32, subnormals not flushed
+  (the fast path before subnormals were found);
+* ``fp32+ftz``: the same with subnormals flushed to zero on every thread (:func:`hebblib.runtime.flush_denormals`);
+* ``bf16``: flushed, the layers' products in bf16 (:func:`hebblib.layers.compute_precision`).
+
+The default path is ``bf16`` or ``fp32+ftz``, as ``--precision`` resolves on this machine
+(:func:`hebblib.runtime.resolve_precision`; the reason is printed). Each path is timed over two windows of
+batches, each starting from the same weights for every path: the first batches after initialisation, where the
+soft winner-take-all's factors underflow most, and a steady-state window later in the epoch (after
+``warm_batches`` batches of training). Reported per path and window: images/s, the ratio to ``naive``, FLOP/s as
+a fraction of the measured peak of the dtype the path computes in (a square matrix product of each dtype,
+measured in the same process before and after), and per layer the seconds of the forward and of the update.
+
+Classifier phase: feature extraction in fp32 and bf16 (images/s), one epoch on cached features (fp16 cache,
+flushed) against recomputing the frozen features every epoch (the naive head: ``nn.Dropout``, no flush).
+
+The header names the CPU model, the flags that matter for speed, torch's CPU capability, the threads, the load
+average before and after, and whether subnormals flush on every thread.
 """
 from __future__ import annotations
 
 import contextlib
+import copy
+import os
 import platform
 import time
 
@@ -24,9 +41,22 @@ from torch.utils.data import DataLoader, TensorDataset
 from . import layers as layers_module
 from .classifier import extract_features, train_linear_probe
 from .dropout import FastDropout
+from .layers import compute_precision
 from .presets import build_model, resolve_preset
-from .runtime import describe_device, get_device, seed_everything
+from .runtime import (PRECISION_DTYPES, cpu_flags, cpu_model, denormals_flushed, describe_device, get_device,
+                      resolve_precision, seed_everything, set_flush_denormal_everywhere)
 from .update import unfold_hebbian_term
+
+PATHS = ("naive", "fp32", "fp32+ftz", "bf16")
+PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
+    "naive": ("fp32", "unfold", False, "loader"),
+    "fp32": ("fp32", "conv2d_weight", False, "device"),
+    "fp32+ftz": ("fp32", "conv2d_weight", True, "device"),
+    "bf16": ("bf16", "bf16", True, "device"),
+}
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
+               "amx_fp16", "amx_int8", "asimd", "sve", "bf16")
+WINDOWS = ("initial", "steady")
 
 
 def _sync(device):
@@ -51,6 +81,20 @@ def naive_update():
         layers_module.hebbian_term = fast
 
 
+@contextlib.contextmanager
+def subnormals(flush: bool, device):
+    """Subnormal floats flushed to zero (on every thread) or not, for the duration; restored afterwards."""
+    if device.type != "cpu":
+        yield
+        return
+    before = denormals_flushed()
+    set_flush_denormal_everywhere(flush)
+    try:
+        yield
+    finally:
+        set_flush_denormal_everywhere(before)
+
+
 def layer_flops(model, x) -> dict:
     """Multiply-adds ×2 per image of each Hebbian layer's forward convolution (the update's Hebbian
     term costs the same again), from shapes recorded by a forward hook."""
@@ -71,79 +115,122 @@ def layer_flops(model, x) -> dict:
 
 
 def measured_peak(device, dtype=torch.float32, size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a dense ``size × size`` matrix product on ``device`` (the practical peak)."""
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
+    """FLOP/s of a dense ``size × size`` matrix product of ``dtype`` on ``device`` (the practical peak: the
+    fastest of ``repeats`` products, after one warm-up)."""
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
     a @ b
-    _sync(device)
-    start = time.perf_counter()
+    best = float("inf")
     for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
         a @ b
-    _sync(device)
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best
 
 
-def _hebbian_pass(model, batches, device) -> float:
-    """Seconds for forward + update on every batch."""
-    model.train()
-    _sync(device)
-    start = time.perf_counter()
-    for x in batches():
-        with torch.no_grad():
-            model.features(x)
-        model.apply_updates()
-    _sync(device)
-    return time.perf_counter() - start
-
-
-def _split_times(model, x, device, repeats: int = 2) -> dict:
-    """Per-layer seconds per batch in the forward (activation) and in the update (competition, rule,
-    Hebbian term), by timing the two halves of each layer's work separately."""
+@contextlib.contextmanager
+def layer_timers(model, device):
+    """Per-layer seconds of the forward (patches + activation) and of the update (competition, rule,
+    Hebbian term), accumulated into the yielded dict while the block runs."""
     timings = {name: {"forward": 0.0, "update": 0.0} for name in model.hebbian_layers()}
-    originals = {}
-    for name, layer in model.hebbian_layers().items():
-        originals[name] = (layer._activation, layer._accumulate_update)
 
-        def timed(fn, name, part):
-            def run(*args):
-                _sync(device)
-                start = time.perf_counter()
-                out = fn(*args)
-                _sync(device)
-                timings[name][part] += time.perf_counter() - start
-                return out
-            return run
+    def timed(fn, name, part):
+        def run(*args):
+            _sync(device)
+            start = time.perf_counter()
+            out = fn(*args)
+            _sync(device)
+            timings[name][part] += time.perf_counter() - start
+            return out
+        return run
 
+    layers = model.hebbian_layers()
+    for name, layer in layers.items():
+        layer._patches = timed(layer._patches, name, "forward")
         layer._activation = timed(layer._activation, name, "forward")
         layer._accumulate_update = timed(layer._accumulate_update, name, "update")
     try:
-        model.train()
-        for _ in range(repeats):
+        yield timings
+    finally:
+        for layer in layers.values():
+            del layer._patches, layer._activation, layer._accumulate_update  # back to the class methods
+
+
+def _train_window(model, batches, path, device) -> tuple[float, int, dict]:
+    """Seconds, images and per-layer split of training ``model`` on ``batches`` the way ``path`` does."""
+    precision, update, flush, _ = PATH_SETTINGS[path]
+    swap = naive_update() if update == "unfold" else contextlib.nullcontext()
+    model.train()
+    images = 0
+    with subnormals(flush, device), swap, layer_timers(model, device) as split, \
+            compute_precision(model, PRECISION_DTYPES[precision]):
+        _sync(device)
+        start = time.perf_counter()
+        for x in batches:
+            x = x.to(device, non_blocking=True)
             with torch.no_grad():
                 model.features(x)
-            for layer in model.hebbian_layers().values():
-                layer.delta_w.zero_()
-    finally:
-        for name, layer in model.hebbian_layers().items():
-            del layer._activation, layer._accumulate_update  # back to the class methods
-    return {name: {k: v / repeats for k, v in t.items()} for name, t in timings.items()}
+            model.apply_updates()
+            images += x.shape[0]
+        _sync(device)
+        seconds = time.perf_counter() - start
+    return seconds, images, split
+
+
+def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, batches, rounds, warm_batches,
+                        default, print_fn) -> dict:
+    """Images/s and per-layer split of every path, in the initial and the steady-state window."""
+    initial = copy.deepcopy(model.state_dict())
+    # the steady state: the default path trained for warm_batches from the same initial weights
+    warm = list(x for x, _ in fast_data.batches(batch_size, shuffle=True, augment=True))[:warm_batches]
+    _train_window(model, warm, default, device)
+    steady = copy.deepcopy(model.state_dict())
+    starts = {"initial": initial, "steady": steady}
+    totals = {(w, p): [0.0, 0, {}] for w in WINDOWS for p in paths}
+    for r in range(rounds):
+        for window in WINDOWS:
+            for path in paths:
+                model.load_state_dict(starts[window])
+                if PATH_SETTINGS[path][3] == "loader":
+                    source = (x for i, (x, _) in zip(range(batches), loader))
+                else:
+                    source = (x for i, (x, _) in zip(range(batches), fast_data.batches(
+                        batch_size, shuffle=True, augment=True)))
+                seconds, images, split = _train_window(model, source, path, device)
+                total = totals[(window, path)]
+                total[0] += seconds
+                total[1] += images
+                for name, t in split.items():
+                    acc = total[2].setdefault(name, {"forward": 0.0, "update": 0.0})
+                    acc["forward"] += t["forward"] / (batches * rounds)
+                    acc["update"] += t["update"] / (batches * rounds)
+        print_fn(f"  round {r + 1}/{rounds} done")
+    model.load_state_dict(initial)
+    return {window: {path: {"img_s": totals[(window, path)][1] / totals[(window, path)][0],
+                            "seconds": totals[(window, path)][0], "layers": totals[(window, path)][2]}
+                     for path in paths} for window in WINDOWS}
 
 
 def bench(preset: str = "soft", device=None, quick: bool = False, batches: int | None = None,
           batch_size: int | None = None, rounds: int = 3, classifier_epochs: int = 2, seed: int = 0,
-          print_fn=print, precision: str = "auto") -> dict:
-    """Run the benchmark; returns the numbers it printed."""
+          print_fn=print, precision: str = "auto", warm_batches: int | None = None) -> dict:
+    """Run the benchmark (see the module docstring); returns the numbers it printed."""
     device = get_device(device)
+    chosen = resolve_precision(precision, device)
     seed_everything(seed)
     config = resolve_preset(preset)
     batch_size = batch_size or config["unsupervised"]["batch_size"]
-    batches = batches or (3 if quick else 10)
-    n = batches * batch_size
+    batches = batches or (2 if quick else 5)
+    warm_batches = warm_batches if warm_batches is not None else (2 if quick else 100)
+    n = max(batches, warm_batches, 2) * batch_size
     normalization = config["data"].get("normalization", "none")
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
 
     from .data import DeviceDataset, load_cifar
     images, labels = load_cifar(True, source="subset" if quick else "auto")
-    images, labels = images[: max(n, 2 * batch_size)], labels[: max(n, 2 * batch_size)]
+    images, labels = images[:n], labels[:n]
     zca = None
     if normalization == "zca":
         from .data import fit_zca
@@ -155,27 +242,35 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
 
     model = build_model(config).to(device)
     flops = layer_flops(model, host_float[:1].to(device))
-    fast_batches = lambda: (x for x, _ in fast_data.batches(batch_size, shuffle=True, augment=True))
-    naive_batches = lambda: (x.to(device) for x, _ in loader)
-
-    fast_s = naive_s = 0.0
-    for _ in range(rounds):
-        fast_s += _hebbian_pass(model, fast_batches, device)
-        with naive_update():
-            naive_s += _hebbian_pass(model, naive_batches, device)
-    images_done = rounds * len(fast_data)
-    fast_rate, naive_rate = images_done / fast_s, images_done / naive_s
-    split = _split_times(model, next(fast_batches()), device)
     flops_per_image = 2 * sum(flops.values())  # forward conv + Hebbian term of every layer
-    peak = measured_peak(device)
+    paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")  # no subnormal question on a GPU
+    default = "bf16" if chosen.name == "bf16" else ("fp32+ftz" if device.type == "cpu" else "fp32")
+    peaks = {name: measured_peak(device, dtype) for name, dtype in PRECISION_DTYPES.items()}
+    print_fn(f"bench {preset!r}: {len(paths)} paths × 2 windows × {rounds} rounds × {batches} batches of {batch_size}")
+    unsup = _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, batches, rounds, warm_batches,
+                                default, print_fn)
+    for name, dtype in PRECISION_DTYPES.items():  # the peak again, after: the larger of the two counts
+        peaks[name] = max(peaks[name], measured_peak(device, dtype))
+    for window in WINDOWS:
+        naive = unsup[window]["naive"]["img_s"]
+        for path, row in unsup[window].items():
+            dtype_name = PATH_SETTINGS[path][0]
+            row["speedup"] = row["img_s"] / naive
+            row["flop_s"] = flops_per_image * row["img_s"]
+            row["peak_dtype"] = dtype_name
+            row["fraction_of_peak"] = row["flop_s"] / peaks[dtype_name]
 
-    # Classifier phase: cached features (fast) vs recomputing the frozen features every epoch (naive).
+    # Classifier phase: feature extraction per precision; cached-feature epochs vs recomputing the features.
     model.eval()
-    n_cls = len(fast_data)
-    _sync(device)
-    start = time.perf_counter()
-    feats = extract_features(model, fast_data, progress=False)
-    extract_s = time.perf_counter() - start
+    extract = {}
+    for _ in range(max(1, rounds - 1)):
+        for name in ("fp32", "bf16"):
+            _sync(device)
+            start = time.perf_counter()
+            feats = extract_features(model, fast_data, progress=False, precision=name)
+            _sync(device)
+            extract[name] = extract.get(name, 0.0) + time.perf_counter() - start
+    extract_img_s = {name: max(1, rounds - 1) * len(fast_data) / s for name, s in extract.items()}
     head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(model.num_features, 10)).to(device)
     pair = (feats, fast_data.labels)
     _sync(device)
@@ -186,59 +281,92 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     # the naive head is the original code's: nn.Dropout draws one Bernoulli sample per element
     head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(model.num_features, 10)).to(device)
     opt = torch.optim.Adam(head.parameters(), lr=1e-3)
-    _sync(device)
-    start = time.perf_counter()
-    for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        with torch.no_grad():
-            f = model.features(x)
-        loss = F.cross_entropy(head(f), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    _sync(device)
-    epoch_naive = time.perf_counter() - start
+    with subnormals(False, device):
+        _sync(device)
+        start = time.perf_counter()
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            with torch.no_grad():
+                f = model.features(x)
+            loss = F.cross_entropy(head(f), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        _sync(device)
+        epoch_naive = time.perf_counter() - start
     epochs = config["supervised"]["epochs"]
-    fast_total = extract_s + epochs * epoch_fast
+    default_extract = "bf16" if chosen.name == "bf16" else "fp32"
+    fast_total = len(fast_data) / extract_img_s[default_extract] + epochs * epoch_fast
     naive_total = epochs * epoch_naive
 
+    flags = cpu_flags() if device.type == "cpu" else frozenset()
     result = {
         "preset": preset, "device": describe_device(device), "torch": torch.__version__,
-        "python": platform.python_version(), "batch_size": batch_size, "images_per_round": len(fast_data),
-        "rounds": rounds, "unsupervised_fast_img_s": fast_rate, "unsupervised_naive_img_s": naive_rate,
-        "unsupervised_speedup": fast_rate / naive_rate, "layers": split, "flops_per_image": flops_per_image,
-        "achieved_flop_s": flops_per_image * fast_rate, "peak_flop_s": peak,
-        "classifier_extract_img_s": n_cls / extract_s, "classifier_epoch_fast_s": epoch_fast,
-        "classifier_epoch_naive_s": epoch_naive, "classifier_epochs": epochs,
-        "classifier_phase_fast_s": fast_total, "classifier_phase_naive_s": naive_total,
+        "python": platform.python_version(), "cpu_model": cpu_model(),
+        "cpu_flags": sorted(f for f in SPEED_FLAGS if f in flags),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
+        "load_before": load_before, "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "subnormals_flush_everywhere": _flush_works(device),
+        "precision": chosen.as_dict(), "default_path": default,
+        "batch_size": batch_size, "batches": batches, "rounds": rounds, "warm_batches": warm_batches,
+        "flops_per_image": flops_per_image, "peak_flop_s": peaks, "unsupervised": unsup,
+        "classifier_extract_img_s": extract_img_s, "classifier_images": len(fast_data),
+        "classifier_epoch_fast_s": epoch_fast, "classifier_epoch_naive_s": epoch_naive,
+        "classifier_epochs": epochs, "classifier_phase_fast_s": fast_total, "classifier_phase_naive_s": naive_total,
         "classifier_speedup": naive_total / fast_total,
     }
     print_fn(format_report(result))
     return result
 
 
+def _flush_works(device) -> bool | None:
+    if device.type != "cpu":
+        return None
+    with subnormals(True, device):
+        return denormals_flushed()
+
+
 def format_report(r: dict) -> str:
+    load = lambda v: "n/a" if v is None else " ".join(f"{x:.2f}" for x in v)  # noqa: E731
+    p = r["precision"]
     lines = [
         f"preset {r['preset']!r} on {r['device']}, torch {r['torch']}, batch {r['batch_size']}, "
-        f"{r['rounds']} rounds × {r['images_per_round']} images per path",
+        f"{r['rounds']} rounds × {r['batches']} batches per path and window",
+        f"CPU: {r['cpu_model']}; flags: {' '.join(r['cpu_flags']) or 'none of note'}; torch CPU capability "
+        f"{r['cpu_capability']}; {r['threads']} threads; load average before {load(r['load_before'])}, after "
+        f"{load(r['load_after'])}",
+        f"subnormals flushed on every thread when asked: {r['subnormals_flush_everywhere']}",
+        f"precision {p['requested']} → {p['name']} ({p['reason']}); default path: {r['default_path']}",
+        "matrix-product peak measured here: " + ", ".join(f"{k} {v / 1e9:,.0f} GFLOP/s"
+                                                          for k, v in r["peak_flop_s"].items()),
         "",
-        "unsupervised phase (forward + Hebbian update of every layer)",
-        f"  fast : {r['unsupervised_fast_img_s']:9.1f} img/s   (device-resident data, conv2d_weight update)",
-        f"  naive: {r['unsupervised_naive_img_s']:9.1f} img/s   (DataLoader from host tensors, unfold + matmul)",
-        f"  speed-up: {r['unsupervised_speedup']:.2f}x",
-        f"  FLOPs per image: {r['flops_per_image'] / 1e9:.2f} GFLOP; achieved "
-        f"{r['achieved_flop_s'] / 1e9:.1f} GFLOP/s = {100 * r['achieved_flop_s'] / r['peak_flop_s']:.0f}% of the "
-        f"measured fp32 matmul peak ({r['peak_flop_s'] / 1e9:.0f} GFLOP/s)",
-        "  per layer, seconds per batch:   forward   update",
+        f"unsupervised phase (forward + Hebbian update of every layer; {r['flops_per_image'] / 1e9:.2f} GFLOP per "
+        f"image)",
     ]
-    for name, t in r["layers"].items():
-        lines.append(f"    {name:<26} {t['forward']:8.3f} {t['update']:8.3f}")
+    for window in WINDOWS:
+        rows = r["unsupervised"][window]
+        what = ("the first batches after initialisation" if window == "initial"
+                else f"after {r['warm_batches']} batches of training")
+        lines.append(f"  {window} window ({what}):")
+        lines.append(f"    {'path':<10} {'img/s':>8} {'vs naive':>9} {'GFLOP/s':>8} {'of peak':>8}")
+        for path, row in rows.items():
+            mark = "  ← default" if path == r["default_path"] else ""
+            lines.append(f"    {path:<10} {row['img_s']:8.1f} {row['speedup']:8.2f}x {row['flop_s'] / 1e9:8.1f} "
+                         f"{100 * row['fraction_of_peak']:6.0f} % ({row['peak_dtype']}){mark}")
+        lines.append("    per layer, seconds per batch (forward / update):")
+        names = list(next(iter(rows.values()))["layers"])
+        lines.append("      " + f"{'':<10}" + "".join(f"{n:>20}" for n in names))
+        for path, row in rows.items():
+            cells = "".join(f"{row['layers'][n]['forward']:9.3f} /{row['layers'][n]['update']:8.3f}" for n in names)
+            lines.append(f"      {path:<10}{cells}")
+    ex = r["classifier_extract_img_s"]
     lines += [
         "",
         "classifier phase",
-        f"  feature extraction (once): {r['classifier_extract_img_s']:.1f} img/s",
-        f"  one epoch on cached features: {r['classifier_epoch_fast_s']:.3f} s; recomputing features: "
-        f"{r['classifier_epoch_naive_s']:.3f} s",
+        f"  feature extraction: fp32 {ex['fp32']:.1f} img/s, bf16 {ex['bf16']:.1f} img/s "
+        f"({ex['bf16'] / ex['fp32']:.2f}x)",
+        f"  one epoch on cached features ({r['classifier_images']} images): {r['classifier_epoch_fast_s']:.3f} s; "
+        f"recomputing features: {r['classifier_epoch_naive_s']:.3f} s",
         f"  {r['classifier_epochs']} epochs: fast {r['classifier_phase_fast_s']:.1f} s vs naive "
         f"{r['classifier_phase_naive_s']:.1f} s → speed-up {r['classifier_speedup']:.1f}x",
     ]

@@ -1,0 +1,62 @@
+"""The benchmark runs end to end on the shipped subset and reports every path, window and layer (no timing
+assertions: CI checks that the numbers exist and relate as defined, not how fast anything is)."""
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from hebblib.bench import PATHS, WINDOWS, bench, format_report, measured_peak, subnormals
+from hebblib.runtime import denormals_flushed
+
+
+@pytest.fixture(scope="module")
+def report():
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bench("soft", device="cpu", quick=True, batches=1, batch_size=16, rounds=1, warm_batches=1,
+                       classifier_epochs=1, print_fn=lines.append)
+    return result, "\n".join(lines)
+
+
+def test_every_path_and_window_is_measured_against_the_naive_baseline(report):
+    result, _ = report
+    for window in WINDOWS:
+        rows = result["unsupervised"][window]
+        assert list(rows) == list(PATHS)
+        assert rows["naive"]["speedup"] == 1.0
+        for path, row in rows.items():
+            assert row["img_s"] > 0
+            assert row["speedup"] == pytest.approx(row["img_s"] / rows["naive"]["img_s"])
+            assert row["peak_dtype"] == ("bf16" if path == "bf16" else "fp32")  # the peak of the dtype used
+            peak = result["peak_flop_s"][row["peak_dtype"]]
+            assert row["fraction_of_peak"] == pytest.approx(row["flop_s"] / peak)
+            assert set(row["layers"]) == {"conv1", "conv2", "conv3"}
+            assert all(t["forward"] > 0 and t["update"] > 0 for t in row["layers"].values())
+
+
+def test_the_report_says_what_ran_where(report):
+    result, text = report
+    assert result["default_path"] == ("bf16" if result["precision"]["name"] == "bf16" else "fp32+ftz")
+    assert result["precision"]["requested"] == "auto" and result["precision"]["reason"]
+    assert result["threads"] == torch.get_num_threads()
+    assert isinstance(result["subnormals_flush_everywhere"], bool)
+    for needle in ("CPU:", "flags:", "threads", "load average", "subnormals flushed", "precision auto →",
+                   "initial window", "steady window", "← default", "feature extraction: fp32"):
+        assert needle in text
+    assert format_report(result) in text
+    assert set(result["classifier_extract_img_s"]) == {"fp32", "bf16"}
+
+
+def test_the_bench_leaves_the_flush_state_as_it_found_it(report):
+    assert not denormals_flushed()
+    with subnormals(True, torch.device("cpu")):
+        pass
+    assert not denormals_flushed()
+
+
+def test_peak_is_measured_per_dtype():
+    assert measured_peak(torch.device("cpu"), torch.float32, size=64, repeats=1) > 0
+    assert measured_peak(torch.device("cpu"), torch.bfloat16, size=64, repeats=1) > 0
