@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from hebblib.presets import variant_name  # noqa: E402
-from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_group, stored_groups,  # noqa: E402
-                             stored_runs)
+from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_group, run_protocol,  # noqa: E402
+                             stored_groups, stored_runs)
 
 DOCS = ROOT / "docs"
 STORE = DOCS / "results"
@@ -36,17 +36,24 @@ def _seed_key(record: dict) -> tuple:
 
 
 def collect(runs: Path) -> list[str]:
-    """Add every finished full-data seed under ``runs`` (``<variant>/<group>/seed<k>/results.json``) to
-    ``docs/results/<variant>.json``, keeping the seeds already there; a seed collected again (same group,
-    same seed) replaces its earlier copy. Returns the variants written."""
+    """Add every finished full-data seed of the current protocol under ``runs``
+    (``<variant>/<group>/seed<k>/results.json``) to ``docs/results/<variant>.json``, keeping the seeds already
+    there; a seed collected again (same group, same seed) replaces its earlier copy. Runs of earlier protocols
+    are left out (the committed files keep the copies they have). Returns the variants written."""
     STORE.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[dict]] = {}
+    old = 0
     for path in sorted(Path(runs).glob("*/*/seed*/results.json")):
         record = json.loads(path.read_text())
         if not record.get("complete") or record.get("quick") or record["data"]["source"] != "full":
             continue
+        if run_protocol(record) < PROTOCOL_VERSION:  # made by earlier code: the history keeps its own copies
+            old += 1
+            continue
         name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change")})
         found.setdefault(name, []).append(record)
+    if old:
+        print(f"left out {old} finished run(s) of earlier protocols (docs/results/ keeps those it had)")
     written = []
     for name, records in sorted(found.items()):
         path = STORE / f"{name}.json"

@@ -179,7 +179,7 @@ def test_one_seed_shows_no_spread_and_no_two_std_verdict(table, tmp_path):
     assert "--first-seed 1 --seeds 1 --source full" in cells["command"]
 
 
-def test_seeds_are_grouped_only_within_protocol_precision_and_recipe(table, tmp_path):
+def test_seeds_are_grouped_only_within_protocol_precision_and_recipe(table, tmp_path, capsys):
     """The committed one-seed row of the old protocol stays in the file and moves to the history; fp32 and
     bf16 seeds, and seeds of another recipe, are separate rows; nothing is averaged across them."""
     store = tmp_path / "docs" / "results"
@@ -196,7 +196,9 @@ def test_seeds_are_grouped_only_within_protocol_precision_and_recipe(table, tmp_
         _write_run(runs, _record("bcm", seed, final))                                      # v2, bf16
     _write_run(runs, _record("bcm", 0, 60.0, precision="fp32", recipe="fp32fp32"))        # v2, fp32
     _write_run(runs, _record("bcm", 2, 50.0, recipe="99999999"), variant="bcm")          # another recipe
+    _write_run(runs, {**_record("bcm", 0, 10.0, protocol=None), "recipe_hash": "01d01d01"})  # v1, left out
     table.collect(runs)
+    assert "left out 1 finished run(s) of earlier protocols" in capsys.readouterr().out
     stored = json.loads((store / "bcm.json").read_text())
     assert len(stored["runs"]) == 5 and sum(r["final_test_acc"] == 73.07 for r in stored["runs"]) == 1
     table.render()
