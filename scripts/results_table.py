@@ -28,7 +28,7 @@ VARIANT_KEYS = ("preset", "original", "change", "published", "published_std", "s
 RUN_KEYS = ("seed", "device", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
             "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
             "test_acc_at_best_val", "max_test_acc", "mean_test_acc_last_half", "best_val_epoch", "best_val_acc",
-            "epochs", "competition")
+            "epochs", "competition", "epochs_option")
 
 
 def _seed_key(record: dict) -> tuple:
@@ -42,7 +42,7 @@ def collect(runs: Path) -> list[str]:
     are left out (the committed files keep the copies they have). Returns the variants written."""
     STORE.mkdir(parents=True, exist_ok=True)
     found: dict[str, list[dict]] = {}
-    old = 0
+    old = reduced = 0
     for path in sorted(Path(runs).glob("*/*/seed*/results.json")):
         record = json.loads(path.read_text())
         if not record.get("complete") or record.get("quick") or record["data"]["source"] != "full":
@@ -50,10 +50,19 @@ def collect(runs: Path) -> list[str]:
         if run_protocol(record) < PROTOCOL_VERSION:  # made by earlier code: the history keeps its own copies
             old += 1
             continue
+        data = record["data"]
+        if data["n_train"] + data["n_val"] != 50000 or data["n_test"] != 10000:  # --limit-train/--limit-test
+            reduced += 1
+            continue
+        preset_epochs = (record.get("config") or {}).get("supervised", {}).get("epochs")
+        if preset_epochs is not None and record["supervised"]["epochs"] != preset_epochs:
+            record["epochs_option"] = record["supervised"]["epochs"]  # run with --epochs: the command says so
         name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change")})
         found.setdefault(name, []).append(record)
     if old:
         print(f"left out {old} finished run(s) of earlier protocols (docs/results/ keeps those it had)")
+    if reduced:
+        print(f"left out {reduced} finished run(s) on part of the data (--limit-train / --limit-test)")
     written = []
     for name, records in sorted(found.items()):
         path = STORE / f"{name}.json"
@@ -102,6 +111,8 @@ def command(group: dict) -> str:
     flags = (" --original" if group["original"] else "") + (
         f" --change '{json.dumps(group['change'])}'" if group.get("change") else "")
     seeds = _seed_flags(group["seeds"])
+    epochs = {r.get("epochs_option") for r in group["records"]} - {None}
+    flags += "".join(f" --epochs {e}" for e in sorted(epochs))
     if group["protocol"] < PROTOCOL_VERSION:  # as it was run then: no --source, no --precision yet
         return f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --data ROOT`"
     return (f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --source full --data ROOT "

@@ -372,3 +372,19 @@ def test_diagnostics_figure_draws_the_presets_that_have_diagnostics(tmp_path, ca
     assert "1 preset row(s)" in capsys.readouterr().out  # bcm: an old-protocol record, not drawn
     with pytest.raises(SystemExit, match="no run with competition diagnostics found"):
         script.main(["--store", str(store), "--out", str(out), "--all-protocols", "--runs", str(tmp_path / "none")])
+
+
+def test_collect_leaves_out_reduced_runs_and_names_a_changed_classifier_length(table, tmp_path, capsys):
+    runs = tmp_path / "runs"
+    reduced = _record("bcm", 0, 60.0)
+    reduced["data"] = {**reduced["data"], "n_train": 1800, "n_val": 200}
+    _write_run(runs, reduced)
+    short = {**_record("optimal", 0, 70.0, published=76.0, recipe="5e5e5e5e"),
+             "config": {"supervised": {"epochs": 20}}, "supervised": {"epochs": 5}}
+    _write_run(runs, short)
+    assert table.collect(runs) == ["optimal"]
+    assert "left out 1 finished run(s) on part of the data" in capsys.readouterr().out
+    table.render()
+    cells = dict(zip(HEAD, _cells(_row((tmp_path / "docs" / "results.md").read_text(), "| `optimal`"))))
+    assert cells["command"] == ("`python -m hebblib reproduce --preset optimal --epochs 5 --source full "
+                                "--data ROOT --precision bf16`")
