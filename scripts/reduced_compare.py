@@ -7,7 +7,7 @@
 Each preset's network at ``--width`` of its width learns in its first ``--blocks`` blocks for one pass over
 the first ``--train`` images of the shipped subset (``--source full``: of the full CIFAR-10, for runs with
 more updates), then a Dropout + Linear probe is trained on those blocks' features
-(``hebblib.chapters.ch07_lateral_inhibition.train_reduced``). Presets named after
+(``hebblib.experiments.train_reduced``). Presets named after
 ``--original`` run a second time with the original code's behaviour (their ``original_overrides``).
 ``--change '{"rule": {"theta_init": 0.0}}'`` merges a JSON dict into every run's shared Hebbian settings
 (``hebblib.networks.settings.merge_settings``; the per-layer settings still apply on top of it).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from hebblib import experiments as ex
 from hebblib.chapters import ch07_lateral_inhibition as ch7
 from hebblib.chapters import ch08_bcm as ch8
 from hebblib.layers import HebbianConv2d
@@ -49,12 +50,12 @@ def test_surround_demo_survives_extremes(sigma_e, sigma_i, size):
 def test_reduced_runs_differ_only_in_the_surround():
     presets = ch7.surround_presets()
     options = dict(n_train=200, n_test=100, probe_epochs=1, width_factor=0.125)
-    runs = ch7.train_presets(presets, quick=True, **options)
+    runs = ex.train_presets(presets, quick=True, **options)
     base, sm = runs["hard WTA"], runs["hard WTA + surround"]
     assert base.layer().surround is None and sm.layer().surround is not None
     assert 0 <= base.accuracy <= 100 and 0 <= sm.accuracy <= 100
     assert not torch.equal(base.layer().weight, sm.layer().weight)
-    again = ch7.train_reduced(presets["hard WTA"], **options)
+    again = ex.train_reduced(presets["hard WTA"], **options)
     torch.testing.assert_close(again.layer().weight, base.layer().weight)  # same seed, same run
 
 
@@ -127,8 +128,8 @@ def test_toy_demo_survives_extremes(theta_rate, lr, steps, seed):
 def test_bcm_network_records_thresholds_and_sparse_weights():
     recorder = ch8.ThetaRecorder()
     options = dict(n_train=200, n_test=100, probe_epochs=1)
-    bcm = ch7.train_reduced(ch8.bcm_presets()["hard WTA + BCM"], callback=recorder, **options)
-    instar = ch7.train_reduced(ch8.bcm_presets()["hard WTA + Instar"], **options)
+    bcm = ex.train_reduced(ch8.bcm_presets()["hard WTA + BCM"], callback=recorder, **options)
+    instar = ex.train_reduced(ch8.bcm_presets()["hard WTA + Instar"], **options)
     theta = recorder.trajectories()
     assert theta.shape[1] == bcm.layer().weight.shape[0] and torch.isfinite(theta).all()
     assert ch8.weight_statistics(bcm)["kurtosis"] > ch8.weight_statistics(instar)["kurtosis"] + 1

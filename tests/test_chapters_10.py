@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hebblib.chapters import ch07_lateral_inhibition as ch7
+from hebblib import experiments as ex
 from hebblib.chapters import ch10_presynaptic as ch10
 from hebblib.notebook import check_exercise
 from hebblib.presynaptic import DIMS, KINDS, presynaptic_weights
@@ -62,7 +62,7 @@ def test_demo_survives_an_exact_zero_and_huge_admittances():
 
 def test_reduced_runs_differ_only_in_presynaptic_competition():
     options = dict(n_train=150, n_test=60, probe_epochs=1, width_factor=0.125)
-    runs = ch7.train_presets(ch10.presynaptic_presets(), quick=True, **options)
+    runs = ex.train_presets(ch10.presynaptic_presets(), quick=True, **options)
     base, pre = runs["hard WTA"], runs["hard WTA + presynaptic"]
     assert base.layer().presynaptic is None and pre.layer().presynaptic == {"kind": "lp_norm", "dim": "spatial"}
     assert 0 <= base.accuracy <= 100 and 0 <= pre.accuracy <= 100

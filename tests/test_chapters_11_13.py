@@ -11,6 +11,7 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
+from hebblib import experiments as ex
 from hebblib.chapters import ch11_depthwise as ch11
 from hebblib.chapters import ch12_residual as ch12
 from hebblib.chapters import ch13_dale as ch13
@@ -79,7 +80,7 @@ def test_dale_step_solution_matches_the_layer_projection(capsys):
 @pytest.mark.parametrize("arch,count", [("softhebb", 5_893_162), ("softhebb_depthwise", 883_978),
                                         ("softhebb_residual", 4_030_378)])
 def test_parameter_counts(arch, count):
-    assert sum(n for *_, n in ch11.parameter_rows(arch)) == count == PARAMETER_COUNTS[arch]
+    assert sum(n for *_, n in ex.parameter_rows(arch)) == count == PARAMETER_COUNTS[arch]
 
 
 def test_residual_parameters_per_block():
@@ -127,8 +128,8 @@ def test_dale_depthwise_per_tap_layer_is_a_box_filter():
 
 
 def test_skip_statistics_are_finite():
-    preset = ch11.chapter_preset("residual", quick=True, width_factor=0.125)
-    model = ch11.initial_model(preset)
+    preset = ex.chapter_preset("residual", quick=True, width_factor=0.125)
+    model = ex.initial_network(preset)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     stats = ch12.skip_statistics(model, x)
     assert set(stats) == {"res1", "res2"}
@@ -146,8 +147,8 @@ def test_tap_scaling_demo_extremes(scale, activation):
 
 @pytest.mark.parametrize("scale,block", [(0.0, 1), (3.0, 2)])
 def test_skip_mix_demo_extremes(scale, block):
-    preset = ch11.chapter_preset("residual", quick=True, width_factor=0.125)
-    model = ch11.initial_model(preset)
+    preset = ex.chapter_preset("residual", quick=True, width_factor=0.125)
+    model = ex.initial_network(preset)
     x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     assert_finite_figure(ch12.skip_mix_demo(model, x, shortcut_scale=scale, block=block, image=1))
 

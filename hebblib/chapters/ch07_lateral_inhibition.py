@@ -17,11 +17,8 @@ import math
 import torch
 from matplotlib.figure import Figure
 
-from ..experiments import (QUICK_BLOCKS, QUICK_WIDTH, FirstBlocks, PresetRun, describe_run,  # noqa: F401
-                           example_images, filters_side_by_side, print_runs, reduced_data, report_preset,
-                           report_runs, train_full, train_presets, train_reduced)
+from ..experiments import PresetRun, example_images, reduced_data
 from ..layers import HebbianConv2d
-from ..notebook import print_checks, print_summary  # noqa: F401
 from ..plots import style
 from ..presets import DEFAULT_SURROUND, change_preset, get_preset
 from ..surround import SurroundModulation, dog_kernel
@@ -201,10 +198,7 @@ def report_full_surround_pair(directory=None) -> float | None:
 
 
 __all__ = [
-    "FirstBlocks", "KERNELS", "PresetRun", "QUICK_WIDTH", "activity_statistics", "describe_run", "dog_kernel_solution",
-    "example_images", "filters_side_by_side", "fixed_layer", "kernel_exercise_cases", "kernel_table",
-    "print_kernel_table", "print_runs", "print_summary", "report_full_surround_pair", "report_runs", "reduced_data",
-    "report_preset", "summary_rows", "surround_pair_difference",
-    "surround_demo", "surround_maps", "surround_presets", "train_full", "train_presets", "train_reduced",
-    "valid_surround",
+    "KERNELS", "activity_statistics", "dog_kernel_solution", "fixed_layer", "kernel_exercise_cases",
+    "kernel_table", "print_kernel_table", "report_full_surround_pair", "summary_rows", "surround_demo",
+    "surround_maps", "surround_pair_difference", "surround_presets", "valid_surround",
 ]

@@ -18,13 +18,10 @@ import torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from ..experiments import (QUICK_PROBE_EPOCHS, QUICK_TEST, QUICK_TRAIN, QUICK_WIDTH,  # noqa: F401
-                           chapter_preset, demo_image, depthwise_layer, describe_result as describe_run,
-                           initial_network as initial_model, parameter_rows, print_comparison,
-                           print_full_figure, layer_response as response, train_run)
+from ..experiments import (demo_image, depthwise_layer, describe_result, layer_response, parameter_rows,
+                           print_full_figure)
 from ..layers import HebbianConv2d
 from ..networks import PARAMETER_COUNTS
-from ..notebook import print_checks  # noqa: F401
 from ..plots.mosaic import kernel_mosaic
 from ..presets import get_preset
 
@@ -86,9 +83,9 @@ def per_tap_pitfall(channels: int = 8, seed: int = 0) -> dict:
         w = layer.weight.detach()
         stretched = w.clone()
         stretched[:, :, 1, 1] *= 10.0
-        base = response(layer, x)
-        out[activation] = {"sign": float((response(layer, x, w.sign()) - base).abs().max()),
-                           "stretch": float((response(layer, x, stretched) - base).abs().max())}
+        base = layer_response(layer, x)
+        out[activation] = {"sign": float((layer_response(layer, x, w.sign()) - base).abs().max()),
+                           "stretch": float((layer_response(layer, x, stretched) - base).abs().max())}
     return out
 
 
@@ -110,7 +107,7 @@ def tap_scaling_demo(scale: float = 1.0, activation: str = "cosine_per_tap", cha
     x = demo_image()
     w = layer.weight.detach().clone()
     w[:, :, 1, 1] *= float(scale)
-    u_ref, u = response(layer, x)[0, channel], response(layer, x, w)[0, channel]
+    u_ref, u = layer_response(layer, x)[0, channel], layer_response(layer, x, w)[0, channel]
     fig = Figure(figsize=(11, 3.4), layout="constrained")
     axes = fig.subplots(1, 4)
     k = _kernel_image(w[channel, 0])
@@ -172,7 +169,7 @@ def summary(runs: dict, mechanism: str, baseline: str, published: float, source:
     from ..notebook import report
 
     quick = runs[mechanism]["quick"]
-    note = describe_run(runs[mechanism]) + (" — far below the published number by design" if quick else "")
+    note = describe_result(runs[mechanism]) + (" — far below the published number by design" if quick else "")
     report(f"{mechanism} (this run)", runs[mechanism]["max_test_acc"], published, source, note)
     report(f"{baseline} baseline (this run, same data, seed and probe)", runs[baseline]["max_test_acc"])
     print_full_figure(mechanism)
@@ -193,9 +190,7 @@ def summary_checks(totals: dict, pitfall: dict):
 
 
 __all__ = [
-    "PUBLISHED", "centre_surround_fraction", "chapter_preset", "depthwise_layer", "describe_run", "initial_model",
-    "kernel_grid_figure", "kernel_mosaic", "library_spatial_mask", "parameter_rows", "per_tap_pitfall",
-    "print_checks", "print_comparison", "print_full_figure", "print_parameter_table", "print_pitfall",
-    "published_per_parameter", "response", "demo_image", "spatial_wta_cases", "spatial_wta_solution", "summary",
-    "summary_checks", "tap_scaling_demo", "train_run",
+    "PUBLISHED", "centre_surround_fraction", "kernel_grid_figure", "library_spatial_mask", "per_tap_pitfall",
+    "print_parameter_table", "print_pitfall", "published_per_parameter", "spatial_wta_cases",
+    "spatial_wta_solution", "summary", "summary_checks", "tap_scaling_demo",
 ]

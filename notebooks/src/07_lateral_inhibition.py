@@ -18,8 +18,9 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
+from hebblib import experiments as ex
 from hebblib.chapters import ch07_lateral_inhibition as ch7
-from hebblib.notebook import check_exercise, setup, todo
+from hebblib.notebook import check_exercise, print_summary, setup, todo
 from hebblib.plots import plot_kernel
 from hebblib.surround import dog_kernel
 
@@ -111,18 +112,18 @@ display(demo)
 # `HEBBLIB_QUICK` it is the whole network on all of CIFAR-10 (`run_preset`, hours on a CPU).
 
 # %%
-runs = ch7.train_presets(ch7.surround_presets())
-ch7.print_runs(runs)
+runs = ex.train_presets(ch7.surround_presets())
+ex.print_runs(runs)
 
 # %%
-ch7.filters_side_by_side(runs)
+ex.filters_side_by_side(runs)
 
 # %% [markdown]
 # *Think.* The kernel acts on $u$ before the competition. With $\sum K \approx 2.3$, a unit that responds
 # strongly over a whole region is amplified more than one that responds at a single position. Which
 # filters should that favour, and do you see it in the grids? A one-point difference in accuracy is
 # within the seed-to-seed spread of a run this small (the thesis's own spread over seeds is ±0.3): try
-# `seed=1` in `ch7.train_presets(..., seed=1)`.
+# `seed=1` in `ex.train_presets(..., seed=1)`.
 #
 # ## Summary
 #
@@ -135,10 +136,10 @@ ch7.filters_side_by_side(runs)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ch7.print_summary([r for r in ch7.summary_rows(runs) if r[3] is not None])
+print_summary([r for r in ch7.summary_rows(runs) if r[3] is not None])
 
 # %%
-ch7.report_runs(ch7.summary_rows(runs), runs, ch7.THESIS, ch7.THESIS_SOURCE, "hard_basic", "hard WTA")
+ex.report_runs(ch7.summary_rows(runs), runs, ch7.THESIS, ch7.THESIS_SOURCE, "hard_basic", "hard WTA")
 
 # %% [markdown]
 # **On all of CIFAR-10.** The committed full-data runs hold one pair that differs only in the surround:

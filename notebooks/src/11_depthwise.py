@@ -22,8 +22,9 @@ import ipywidgets as widgets
 import torch
 from IPython.display import display
 
+from hebblib import experiments as ex
 from hebblib.chapters import ch11_depthwise as ch11
-from hebblib.notebook import check_exercise, setup, todo
+from hebblib.notebook import check_exercise, print_checks, setup, todo
 from hebblib.runtime import quick_or
 
 device = setup(seed=0)
@@ -136,8 +137,8 @@ display(demo)
 # (about 40 s on a laptop CPU).
 
 # %%
-runs = {name: ch11.train_run(ch11.chapter_preset(name), seed=0) for name in ("depthwise", "hard_basic")}
-ch11.print_comparison(runs)
+runs = {name: ex.train_run(ex.chapter_preset(name), seed=0) for name in ("depthwise", "hard_basic")}
+ex.print_comparison(runs)
 
 # %%
 ch11.published_per_parameter()
@@ -150,7 +151,7 @@ ch11.published_per_parameter()
 # whose centre tap has the opposite sign to the mean of its eight neighbours (random kernels: about half).
 
 # %%
-before = ch11.initial_model(runs["depthwise"]["preset_dict"], seed=0)
+before = ex.initial_network(runs["depthwise"]["preset_dict"], seed=0)
 ch11.kernel_grid_figure(before, runs["depthwise"]["model"], "conv3.depthwise")
 
 # %% [markdown]
@@ -172,7 +173,7 @@ ch11.kernel_grid_figure(before, runs["depthwise"]["model"], "conv3.depthwise")
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ch11.print_checks(ch11.summary_checks(totals, pitfall))
+print_checks(ch11.summary_checks(totals, pitfall))
 
 # %%
 ch11.summary(runs, "depthwise", "hard_basic", ch11.PUBLISHED["depthwise"], ch11.SOURCE_README)
