@@ -327,15 +327,6 @@ def headline_group(groups: list[dict]) -> dict | None:
                                                       default="")))
 
 
-def format_group_accuracy(group_or_full: dict, metric: str = "final_test_acc", digits: int = 2) -> str:
-    """``'76.07 ± 0.31 (3 seeds)'`` for several seeds (mean ± sample std), ``'76.07 (one seed)'`` for one:
-    never a ``± 0.00`` that was not measured. Takes a group (:func:`group_runs`)."""
-    value, n = group_or_full[metric], group_or_full["n"]
-    if n >= 2:
-        return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f} ({n} seeds)"
-    return f"{value['mean']:.{digits}f} (one seed)"
-
-
 # ----- full-mode results of the chapters' own experiments (not presets) -------------------------------
 def chapter_results_dir() -> Path:
     """``docs/results/chapters/`` in the repository: full-data figures of the chapters' experiments,
