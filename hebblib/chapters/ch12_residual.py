@@ -19,9 +19,7 @@ from matplotlib.figure import Figure
 from ..networks import PARAMETER_COUNTS
 from ..networks.blocks import ResidualBlock
 from ..runtime import single_thread
-from ..experiments import (describe_result as describe_run, initial_network as initial_model,  # noqa: F401
-                           parameter_rows, preset_test_images as test_images, print_comparison, print_full_figure)
-from ..notebook import print_checks  # noqa: F401
+from ..experiments import describe_result, parameter_rows, print_full_figure
 from ..presets import get_preset
 
 PUBLISHED_RESIDUAL = get_preset("residual")["published"]  # thesis Table 3 (5 classifier epochs); not in the README
@@ -201,7 +199,7 @@ def summary(runs: dict) -> None:
     from ..notebook import report
 
     r, quick = runs["residual"], runs["residual"]["quick"]
-    note = describe_run(r) + (" — far below the published number by design" if quick else "")
+    note = describe_result(r) + (" — far below the published number by design" if quick else "")
     report("residual (this run)", r["max_test_acc"], PUBLISHED_RESIDUAL, SOURCE_THESIS, note)
     report("hard_basic baseline (this run, same data, seed and probe)", runs["hard_basic"]["max_test_acc"])
     print_full_figure("residual")
@@ -216,8 +214,8 @@ def summary_checks(total: int, changes: dict):
 
 
 __all__ = [
-    "block_paths", "block_rows", "bottleneck_cases", "bottleneck_parameters_solution", "initial_model",
-    "ltp_ltd_sublayers", "print_block_table", "print_checks", "print_comparison", "print_skip_table",
-    "skip_mix_demo", "skip_statistics", "summary", "summary_checks", "test_images", "weight_change",
+    "block_paths", "block_rows", "bottleneck_cases", "bottleneck_parameters_solution",
+    "ltp_ltd_sublayers", "print_block_table", "print_skip_table",
+    "skip_mix_demo", "skip_statistics", "summary", "summary_checks", "weight_change",
     "weight_change_figure",
 ]

@@ -20,9 +20,7 @@ from matplotlib.figure import Figure
 from ..layers import HebbianConv2d
 from ..plots import style
 from ..runtime import single_thread
-from ..experiments import (demo_image, depthwise_layer, describe_result as describe_run,  # noqa: F401
-                           layer_response as response, preset_test_images as test_images, print_full_figure)
-from ..notebook import print_checks  # noqa: F401
+from ..experiments import demo_image, depthwise_layer, describe_result, layer_response, print_full_figure
 from ..plots.mosaic import kernel_mosaic
 from ..presets import get_preset
 
@@ -159,8 +157,8 @@ def box_filter_check(channels: int = 8, seed: int = 0) -> dict:
     out = {}
     for activation in ("cosine_per_tap", "cosine"):
         layer = depthwise_layer(channels, activation=activation, dale="abs", seed=seed)
-        out[activation] = {"random": float((response(layer, x) - box).abs().max()),
-                           "centre_surround": float((response(layer, x, centre_surround) - box).abs().max())}
+        out[activation] = {"random": float((layer_response(layer, x) - box).abs().max()),
+                           "centre_surround": float((layer_response(layer, x, centre_surround) - box).abs().max())}
     return out
 
 
@@ -184,7 +182,7 @@ def trained_box_check(model, x: torch.Tensor, tol: float = 1e-5) -> dict:
                 saved = layer.activation
                 layer.activation = "cosine_per_tap"
                 try:
-                    out[layer.name] = float((response(layer, inp) - response(layer, inp, torch.ones_like(layer.weight)))
+                    out[layer.name] = float((layer_response(layer, inp) - layer_response(layer, inp, torch.ones_like(layer.weight)))
                                             .abs().max())
                 finally:
                     layer.activation = saved
@@ -214,7 +212,7 @@ def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: 
     layer = depthwise_layer(3, activation=activation, dale="abs", seed=seed)
     w = torch.full((3, 1, 3, 3), float(surround))
     w[:, :, 1, 1] = float(centre)
-    u = response(layer, x, w)[0, 0].nan_to_num(0.0)
+    u = layer_response(layer, x, w)[0, 0].nan_to_num(0.0)
     diff = (u - box_filter_response(x)[0, 0]).abs().nan_to_num(0.0)
     fig = Figure(figsize=(13, 3.4), layout="constrained")
     axes = fig.subplots(1, 4)
@@ -253,7 +251,7 @@ def summary(runs: dict) -> None:
 
     for name in ("dale", "dale_thesis", "optimal"):
         r = runs[name]
-        note = describe_run(r) + (" — far below the published number by design" if r["quick"] else "")
+        note = describe_result(r) + (" — far below the published number by design" if r["quick"] else "")
         label = f"{name} (this run)" if name != "optimal" else "optimal = dale without Dale, baseline (this run)"
         report(label, r["max_test_acc"], PUBLISHED[name], SOURCES[name], note)
     for name in ("dale", "dale_thesis"):
@@ -280,6 +278,6 @@ def summary_checks(layer_runs: dict, box: dict, trained: dict, nets: dict):
 __all__ = [
     "MODES", "PUBLISHED", "box_filter_check", "box_filter_response", "dale_kernels_figure", "dale_runs",
     "dale_step_cases", "dale_step_solution", "depthwise_dale_demo", "distributions_figure", "library_dale_step",
-    "ltp_ltd_figure", "print_box_check", "print_checks", "print_dale_table", "summary", "summary_checks",
-    "test_images", "train_dale_layer", "trained_box_check", "whitened_batches",
+    "ltp_ltd_figure", "print_box_check", "print_dale_table", "summary", "summary_checks",
+    "train_dale_layer", "trained_box_check", "whitened_batches",
 ]

@@ -90,7 +90,7 @@ ex.print_comparison(runs)
 # $a(h,v) = \sum_c z_c(h,v)^2$ with the block input's. Before and after the Hebbian epoch, on test images:
 
 # %%
-images = ch12.test_images(runs["residual"]["preset_dict"], n=16)
+images = ex.preset_test_images(runs["residual"]["preset_dict"], n=16)
 before = ex.initial_network(runs["residual"]["preset_dict"], seed=0)
 with single_thread():
     ch12.print_skip_table({"initial": ch12.skip_statistics(before, images),

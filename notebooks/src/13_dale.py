@@ -23,7 +23,7 @@ from IPython.display import display
 
 from hebblib import experiments as ex
 from hebblib.chapters import ch13_dale as ch13
-from hebblib.notebook import check_exercise, setup, todo
+from hebblib.notebook import check_exercise, print_checks, setup, todo
 from hebblib.runtime import quick_or
 
 device = setup(seed=0)
@@ -144,7 +144,7 @@ ex.print_comparison(runs)
 ch13.dale_kernels_figure(runs["dale_thesis"]["model"], "conv3.depthwise")
 
 # %%
-images = ch13.test_images(runs["dale_thesis"]["preset_dict"], n=16)
+images = ex.preset_test_images(runs["dale_thesis"]["preset_dict"], n=16)
 trained_box = ch13.trained_box_check(runs["dale_thesis"]["model"], images)
 for name, diff in trained_box.items():
     print(f"{name}: learned weights vs all ones under per-tap cosine, largest output difference {diff:.1e}")
@@ -177,7 +177,7 @@ ch13.print_cosine_full_figures()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ch13.print_checks(ch13.summary_checks(layer_runs, box, trained_box, runs))
+print_checks(ch13.summary_checks(layer_runs, box, trained_box, runs))
 
 # %%
 ch13.summary(runs)
