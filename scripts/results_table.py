@@ -54,7 +54,8 @@ def collect(runs: Path) -> list[str]:
         if data["n_train"] + data["n_val"] != 50000 or data["n_test"] != 10000:  # --limit-train/--limit-test
             reduced += 1
             continue
-        preset_epochs = (record.get("config") or {}).get("supervised", {}).get("epochs")
+        config = record.get("config") or {}  # a contrastive preset's epochs are under "training"
+        preset_epochs = (config.get("supervised") or config.get("training") or {}).get("epochs")
         if preset_epochs is not None and record["supervised"]["epochs"] != preset_epochs:
             record["epochs_option"] = record["supervised"]["epochs"]  # run with --epochs: the command says so
         name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change")})

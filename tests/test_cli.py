@@ -138,8 +138,9 @@ def test_a_contrastive_preset_runs_resumes_and_becomes_a_results_row(tmp_path, c
     assert main(args) == 0  # run again: read back, not trained again
     assert "finished earlier; read back" in capsys.readouterr().out
 
-    # scripts/results_table.py reads it as it reads every preset's runs (as if it were a full-data run)
-    record["data"]["source"], record["quick"] = "full", False
+    # scripts/results_table.py reads it as it reads every preset's runs (relabelled as a full-data run)
+    record["data"].update(source="full", n_train=45000, n_val=5000, n_test=10000)
+    record["quick"] = False
     result_path.write_text(json.dumps(record))
     table = _load_results_table(tmp_path, monkeypatch)
     assert len(table.collect(runs)) == 1
@@ -149,7 +150,8 @@ def test_a_contrastive_preset_runs_resumes_and_becomes_a_results_row(tmp_path, c
     assert "| 42.17 ± 0.38 |" in row and "img/s contrastive" in row and "changed:" in row
     gap = record["final_test_acc"] - 42.17
     assert f"| {gap:+.1f} |" in row
-    assert f"--preset contrastive_mlp --change '{TINY_MLP}' --source full --data ROOT --precision fp32" in row
+    assert (f"--preset contrastive_mlp --change '{TINY_MLP}' --epochs 1 --source full --data ROOT --precision fp32"
+            in row)  # 1 of the preset's 100 training epochs: the command says so
 
 
 @pytest.mark.parametrize("change, message", [
