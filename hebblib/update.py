@@ -48,7 +48,7 @@ def unfold_hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1
 # the weight gradient of a convolution least (2x). With explicit patches, the forward convolution and the
 # Hebbian term become two plain matrix products that share one copy of the input's patches:
 #     u  = P · Wᵀ        P: (N·H'·W', kh·kw·C) patches, W: (out, kh·kw·C)
-#     H  = Rᵀ · P        R: (N·H'·W', out) the rule's Hebbian factor, channels last
+#     H  = Rᵀ · P        R: (N·H'·W', out) the rule's Hebbian factor
 # From this fan-in (in_channels·kh·kw) up the CPU forms its bf16 products that way (measured per layer of
 # SoftHebb's network by ``python -m hebblib bench``; below it the convolution kernels win).
 MATMUL_MIN_FAN_IN = 256
@@ -81,8 +81,10 @@ def hebbian_term_from_patches(patches: torch.Tensor, r: torch.Tensor, weight_sha
     """``Σ_{n,p} r[n,o,p] · x_patch[n,p]`` as one matrix product ``Rᵀ · P`` in the patches' dtype (fp32
     accumulation), returned in float32 with the weights' shape (groups = 1)."""
     out_ch, in_ch, kh, kw = weight_shape
-    factor = r.permute(0, 2, 3, 1).reshape(-1, out_ch).to(patches.dtype)  # a view when r is channels-last
-    term = factor.t() @ patches.reshape(-1, patches.shape[-1])
+    # (out, N·H'·W') ordered as the patches' rows: cast first (one contiguous pass), then move the units to
+    # the front, which copies runs of H'·W' values; the product is then of two row-major matrices
+    factor = r.to(patches.dtype).reshape(r.shape[0], out_ch, -1).transpose(0, 1).reshape(out_ch, -1)
+    term = factor @ patches.reshape(-1, patches.shape[-1])
     return term.float().view(out_ch, kh, kw, in_ch).permute(0, 3, 1, 2).contiguous()
 
 
