@@ -207,18 +207,23 @@ class _HebbianBase(nn.Module):
                               self.kernel_size, self.stride, self.dilation)
 
     def _conv(self, x_padded, weight, patches=None):
+        # bf16 products return float32: in the usual layout when the layer learns (one pass that casts and
+        # transposes; the competition and the rule then see the fp32 path's layout, while their kernels copy
+        # channels-last inputs or mix layouts slowly), else channels-last as computed (a frozen network's
+        # activation, pooling and next layer take it as it is: the feature extraction)
+        learning = self.training and self.plastic
         if patches is not None:  # bf16 (N·H'·W', K) @ (K, out) with fp32 accumulation
             n, h, w_, k = patches.shape
             u = patches.view(-1, k) @ weight_matrix(weight).to(patches.dtype).t()
-            # back to float32 in the usual layout in one pass: the competition and the rule then run on the
-            # same layout as on the fp32 path (their kernels copy channels-last inputs, or mix layouts slowly)
+            if not learning:
+                return u.float().view(n, h, w_, -1).permute(0, 3, 1, 2)
             out = torch.empty((n, u.shape[1], h, w_), dtype=torch.float32, device=u.device)
             return out.copy_(u.view(n, h, w_, -1).permute(0, 3, 1, 2))
         if self._low_precision_kernel(x_padded) == "conv":  # bf16 convolution, channels-last (oneDNN, cuDNN)
             cl, dtype = torch.channels_last, self.compute_dtype
             u = F.conv2d(x_padded.to(dtype, memory_format=cl), weight.to(dtype, memory_format=cl),
                          stride=self.stride, dilation=self.dilation)
-            return u.to(torch.float32, memory_format=torch.contiguous_format)
+            return u.to(torch.float32, memory_format=cl if not learning else torch.contiguous_format)
         if x_padded.device.type == "cpu" and self.groups == 1 and weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN:
             # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3),
             # copies included; the result goes back to the usual layout
