@@ -81,10 +81,12 @@ def hebbian_term_from_patches(patches: torch.Tensor, r: torch.Tensor, weight_sha
     """``Σ_{n,p} r[n,o,p] · x_patch[n,p]`` as one matrix product ``Rᵀ · P`` in the patches' dtype (fp32
     accumulation), returned in float32 with the weights' shape (groups = 1)."""
     out_ch, in_ch, kh, kw = weight_shape
-    # (out, N·H'·W') ordered as the patches' rows: cast first (one contiguous pass), then move the units to
-    # the front, which copies runs of H'·W' values; the product is then of two row-major matrices
-    factor = r.to(patches.dtype).reshape(r.shape[0], out_ch, -1).transpose(0, 1).reshape(out_ch, -1)
-    term = factor @ patches.reshape(-1, patches.shape[-1])
+    # (out, N·H'·W') ordered as the patches' rows, cast in the same pass that moves the units to the front
+    # (it copies runs of H'·W' values); the product is then of two row-major matrices
+    n = r.shape[0]
+    factor = torch.empty((out_ch, n, r[0, 0].numel()), dtype=patches.dtype, device=r.device)
+    factor.copy_(r.reshape(n, out_ch, -1).transpose(0, 1))
+    term = factor.view(out_ch, -1) @ patches.reshape(-1, patches.shape[-1])
     return term.float().view(out_ch, kh, kw, in_ch).permute(0, 3, 1, 2).contiguous()
 
 
