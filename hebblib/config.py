@@ -492,11 +492,11 @@ class ClassifierConfig(_Section):
 
 def model_options(architecture: str) -> tuple[str, ...]:
     """The options a preset's ``model`` may set: the keyword arguments of the architecture's build
-    function, less those the pipeline passes itself."""
+    function, less those the pipeline passes itself (``input_shape`` comes from ``data.dataset``)."""
     from .networks import ARCHITECTURES
 
     params = inspect.signature(ARCHITECTURES[architecture]).parameters
-    return tuple(k for k in params if k not in ("layers", "defaults", "generator"))
+    return tuple(k for k in params if k not in ("layers", "defaults", "generator", "input_shape"))
 
 
 @dataclasses.dataclass(frozen=True)

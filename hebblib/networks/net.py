@@ -17,6 +17,19 @@ HEBBIAN_TYPES = (HebbianConv2d, HebbianLinear)
 HEAD_INITS = ("softhebb", "default")
 # fc weight init of SoftHebb and Nimmo's models: 0.1105 · U[0, 1) (= 5/sqrt(2048); spec §1.21).
 SOFTHEBB_HEAD_SCALE = 0.11048543456039805
+# Images the architectures are built for unless told otherwise: CIFAR-10's 3 × 32 × 32. Every build function
+# takes ``input_shape`` (C, H, W), e.g. (1, 28, 28) for Fashion-MNIST: the first layer's input channels come
+# from C, and the head's size from one forward pass (spatial sizes are never written into a network).
+INPUT_SHAPE = (3, 32, 32)
+
+
+def input_channels(input_shape) -> int:
+    """The channel count C of ``input_shape`` = (C, H, W), three positive ints; else a ``ValueError``."""
+    shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
+    if shape is None or len(shape) != 3 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                                                   for v in shape):
+        raise ValueError(f"input_shape must be (channels, height, width), three ints > 0, got {input_shape!r}")
+    return shape[0]
 
 
 class HebbianNet(nn.Module):
@@ -27,7 +40,7 @@ class HebbianNet(nn.Module):
     """
 
     def __init__(self, stages, *, num_classes: int = 10, dropout: float = 0.5, head_init: str = "softhebb",
-                 input_shape=(3, 32, 32), architecture: str = "custom", generator: torch.Generator | None = None):
+                 input_shape=INPUT_SHAPE, architecture: str = "custom", generator: torch.Generator | None = None):
         super().__init__()
         if head_init not in HEAD_INITS:
             raise ValueError(f"unknown head_init {head_init!r}; valid choices: {', '.join(map(repr, HEAD_INITS))}")
@@ -35,6 +48,7 @@ class HebbianNet(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         self.stages = nn.ModuleList(stages)
         self.architecture = architecture
+        input_channels(input_shape)  # three positive ints, else a ValueError naming the value
         self.input_shape = tuple(input_shape)
         self.num_features = self._count_features()
         self.dropout = FastDropout(dropout)

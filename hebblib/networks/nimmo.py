@@ -21,7 +21,7 @@ from torch import nn
 from ..activations import Triangle
 from ..layers import HebbianConv2d
 from .blocks import ConvBlock, DepthwiseSeparableBlock, ResidualBlock, make_pool
-from .net import HebbianNet
+from .net import INPUT_SHAPE, HebbianNet, input_channels
 from .settings import known_roles, layer_kwargs, stage_settings
 
 # (out_channels, kernel, padding, Triangle power, pool) per stage; pool = (kind, kernel, stride, padding).
@@ -54,9 +54,9 @@ def hebbian_conv(in_ch, out_ch, kernel, padding, settings, *, name, role=None, g
 
 
 def _plain_net(stage_specs, architecture, layers, defaults, *, width_factor, num_classes, dropout, head_init,
-               generator) -> HebbianNet:
+               input_shape, generator) -> HebbianNet:
     settings = stage_settings(layers, defaults, len(stage_specs), architecture)
-    stages, in_ch = [], 3
+    stages, in_ch = [], input_channels(input_shape)
     for i, ((out_ch, kernel, pad, power, pool), s) in enumerate(zip(stage_specs, settings), start=1):
         known_roles(s.get("sublayers"), (), f"{architecture} stage {i}")
         out_ch = scale_width(out_ch, width_factor)
@@ -64,47 +64,56 @@ def _plain_net(stage_specs, architecture, layers, defaults, *, width_factor, num
         stages.append(ConvBlock(nn.BatchNorm2d(in_ch, affine=False), conv, Triangle(power), make_pool(pool)))
         in_ch = out_ch
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture=architecture, generator=generator)
+                      input_shape=input_shape, architecture=architecture, generator=generator)
 
 
 def softhebb(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10, dropout: float = 0.5,
-             head_init: str = "softhebb", generator: torch.Generator | None = None) -> HebbianNet:
+             head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+             generator: torch.Generator | None = None) -> HebbianNet:
     """SoftHebb's 3-layer net (Journé et al. 2023; thesis Table 5): 96→384→1536 channels (× ``width_factor``),
     Triangle 0.7/1.4/1.0, MaxPool 4/2/1, MaxPool 4/2/1, AvgPool 2/2 → 1536×4×4 = 24,576 features."""
     return _plain_net(SOFTHEBB_STAGES, "softhebb", layers, defaults, width_factor=width_factor,
-                      num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                      num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                      generator=generator)
 
 
 def hardhebb(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10, dropout: float = 0.5,
-             head_init: str = "softhebb", generator: torch.Generator | None = None) -> HebbianNet:
+             head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+             generator: torch.Generator | None = None) -> HebbianNet:
     """SoftHebb widths without padding (thesis Table 6): 1536×5×5 = 38,400 features."""
     return _plain_net(HARDHEBB_STAGES, "hardhebb", layers, defaults, width_factor=width_factor,
-                      num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                      num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                      generator=generator)
 
 
 def lagani_short(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10,
-                 dropout: float = 0.5, head_init: str = "softhebb", generator: torch.Generator | None = None):
+                 dropout: float = 0.5, head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+                generator: torch.Generator | None = None):
     """Lagani/Amato 3-layer net (thesis Table 7): 96→128→192, Triangle 1.0, 192×5×5 = 4,800 features."""
     return _plain_net(LAGANI_SHORT_STAGES, "lagani_short", layers, defaults, width_factor=width_factor,
-                      num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                      num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                      generator=generator)
 
 
 def lagani_deep(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10,
-                dropout: float = 0.5, head_init: str = "softhebb", generator: torch.Generator | None = None):
+                dropout: float = 0.5, head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+                generator: torch.Generator | None = None):
     """Lagani/Amato 4-layer net (thesis Table 8): 96→128→192→256, 256×3×3 = 2,304 features."""
     return _plain_net(LAGANI_DEEP_STAGES, "lagani_deep", layers, defaults, width_factor=width_factor,
-                      num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                      num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                      generator=generator)
 
 
 def _depthwise_net(stage_specs, architecture, layers, defaults, *, width_factor, num_classes, dropout,
-                   head_init, generator) -> HebbianNet:
+                   head_init, input_shape, generator) -> HebbianNet:
     """Stage 1 a full conv; stages 2, 3: BN → depthwise k×k (competition over space) → BN → pointwise 1×1."""
     settings = stage_settings(layers, defaults, len(stage_specs), architecture)
     (out1, k1, p1, power1, pool1) = stage_specs[0]
     known_roles(settings[0].get("sublayers"), (), f"{architecture} stage 1")
     out1 = scale_width(out1, width_factor)
-    conv = hebbian_conv(3, out1, k1, p1, settings[0], name="conv1", generator=generator)
-    stages, in_ch = [ConvBlock(nn.BatchNorm2d(3, affine=False), conv, Triangle(power1), make_pool(pool1))], out1
+    c_in = input_channels(input_shape)
+    conv = hebbian_conv(c_in, out1, k1, p1, settings[0], name="conv1", generator=generator)
+    stages, in_ch = [ConvBlock(nn.BatchNorm2d(c_in, affine=False), conv, Triangle(power1), make_pool(pool1))], out1
     for i, ((out_ch, kernel, pad, power, pool), s) in enumerate(zip(stage_specs[1:], settings[1:]), start=2):
         known_roles(s.get("sublayers"), DEPTHWISE_ROLES, f"{architecture} stage {i}")
         out_ch = scale_width(out_ch, width_factor)
@@ -114,35 +123,40 @@ def _depthwise_net(stage_specs, architecture, layers, defaults, *, width_factor,
         stages.append(DepthwiseSeparableBlock(in_ch, dw, pw, Triangle(power), make_pool(pool)))
         in_ch = out_ch
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture=architecture, generator=generator)
+                      input_shape=input_shape, architecture=architecture, generator=generator)
 
 
 def softhebb_depthwise(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10,
-                       dropout: float = 0.5, head_init: str = "softhebb", generator=None) -> HebbianNet:
+                       dropout: float = 0.5, head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+                       generator=None) -> HebbianNet:
     """Depthwise-separable SoftHebb (thesis Table 9, §3.3.10): 883,978 parameters, ×6.6 fewer than softhebb.
     Per-stage ``sublayers`` roles: ``depthwise``, ``pointwise``."""
     return _depthwise_net(SOFTHEBB_STAGES, "softhebb_depthwise", layers, defaults, width_factor=width_factor,
-                          num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                          num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                          generator=generator)
 
 
 def hardhebb_depthwise(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10,
-                       dropout: float = 0.5, head_init: str = "softhebb", generator=None) -> HebbianNet:
+                       dropout: float = 0.5, head_init: str = "softhebb", input_shape=INPUT_SHAPE,
+                       generator=None) -> HebbianNet:
     """Depthwise HardHebb without padding (thesis Table 10), the network of the thesis Dale run."""
     return _depthwise_net(HARDHEBB_STAGES, "hardhebb_depthwise", layers, defaults, width_factor=width_factor,
-                          num_classes=num_classes, dropout=dropout, head_init=head_init, generator=generator)
+                          num_classes=num_classes, dropout=dropout, head_init=head_init, input_shape=input_shape,
+                          generator=generator)
 
 
 def softhebb_residual(layers=None, defaults=None, *, width_factor: float = 1.0, expansion: int = 4,
                       num_classes: int = 10, dropout: float = 0.5, head_init: str = "softhebb",
-                      generator=None) -> HebbianNet:
+                      input_shape=INPUT_SHAPE, generator=None) -> HebbianNet:
     """SoftHebb with inverted-bottleneck residual blocks (thesis Table 11, §3.3.11; 4,030,378 parameters):
     stem 3→96 (5×5) → res 96→384 (hidden 96·e) → MaxPool 4/2/1 → res 384→1536 (hidden 384·e) → AvgPool 2/2.
     Per-stage ``sublayers`` roles: ``expand``, ``depthwise``, ``project``, ``shortcut``."""
     settings = stage_settings(layers, defaults, 3, "softhebb_residual")
     known_roles(settings[0].get("sublayers"), (), "softhebb_residual stage 1")
     c0, c1, c2 = (scale_width(c, width_factor) for c in (96, 384, 1536))
-    stem = hebbian_conv(3, c0, 5, 2, settings[0], name="stem", generator=generator)
-    stages = [ConvBlock(nn.BatchNorm2d(3, affine=False), stem, Triangle(0.7), make_pool(("max", 4, 2, 1)))]
+    c_in = input_channels(input_shape)
+    stem = hebbian_conv(c_in, c0, 5, 2, settings[0], name="stem", generator=generator)
+    stages = [ConvBlock(nn.BatchNorm2d(c_in, affine=False), stem, Triangle(0.7), make_pool(("max", 4, 2, 1)))]
     for i, (cin, cout, power, pool, s) in enumerate(
             ((c0, c1, 1.4, ("max", 4, 2, 1), settings[1]), (c1, c2, 1.0, ("avg", 2, 2, 0), settings[2])), start=1):
         known_roles(s.get("sublayers"), RESIDUAL_ROLES, f"softhebb_residual stage {i + 1}")
@@ -155,12 +169,12 @@ def softhebb_residual(layers=None, defaults=None, *, width_factor: float = 1.0, 
                     if cin != cout else None)
         stages.append(ResidualBlock(cin, hidden, expand, dw, project, shortcut, power, make_pool(pool)))
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture="softhebb_residual", generator=generator)
+                      input_shape=input_shape, architecture="softhebb_residual", generator=generator)
 
 
 def backprop_softhebb(layers=None, defaults=None, *, width_factor: float = 1.0, num_classes: int = 10,
                       dropout: float = 0.5, head_init: str = "softhebb", conv_init: str = "default",
-                      generator=None) -> HebbianNet:
+                      input_shape=INPUT_SHAPE, generator=None) -> HebbianNet:
     """The end-to-end backprop baseline of softhebb's shape (thesis §3.4.1, A.2.9; 5,893,162 parameters):
     ``nn.Conv2d`` (no bias, zero padding) and ReLU instead of Triangle. ``conv_init``: ``'default'``
     (PyTorch's, as the 2025 code) or ``'softhebb'`` (25/sqrt(fan_in)·N(0,1), as the thesis listing)."""
@@ -168,7 +182,7 @@ def backprop_softhebb(layers=None, defaults=None, *, width_factor: float = 1.0, 
         raise ValueError("backprop_softhebb has no Hebbian layers, so it takes no layers/defaults settings")
     if conv_init not in ("default", "softhebb"):
         raise ValueError(f"unknown conv_init {conv_init!r}; valid choices: 'default', 'softhebb'")
-    stages, in_ch = [], 3
+    stages, in_ch = [], input_channels(input_shape)
     for out_ch, kernel, pad, _, pool in SOFTHEBB_STAGES:
         out_ch = scale_width(out_ch, width_factor)
         conv = nn.Conv2d(in_ch, out_ch, kernel, padding=pad, bias=False)
@@ -178,4 +192,4 @@ def backprop_softhebb(layers=None, defaults=None, *, width_factor: float = 1.0, 
         stages.append(ConvBlock(nn.BatchNorm2d(in_ch, affine=False), conv, nn.ReLU(), make_pool(pool)))
         in_ch = out_ch
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture="backprop_softhebb", generator=generator)
+                      input_shape=input_shape, architecture="backprop_softhebb", generator=generator)

@@ -24,7 +24,7 @@ from torch import nn
 from ..activations import Triangle
 from ..layers import HebbianLinear
 from .blocks import ConvBlock, LinearBlock, SampleStandardize, make_pool
-from .net import HebbianNet
+from .net import INPUT_SHAPE, HebbianNet, input_channels
 from .nimmo import hebbian_conv, scale_width
 from .settings import known_roles, layer_kwargs, stage_settings
 
@@ -53,12 +53,12 @@ class BinaryWTA(nn.Module):
 
 
 def miconi(layers=None, defaults=None, *, width_factor: float = 1.0, triangle: bool = True,
-           num_classes: int = 10, dropout: float = 0.5, head_init: str = "default",
+           num_classes: int = 10, dropout: float = 0.5, head_init: str = "default", input_shape=INPUT_SHAPE,
            generator: torch.Generator | None = None) -> HebbianNet:
     """Miconi's 3-layer network (spec §1.5–1.6). ``triangle=False`` transmits the binary WTA output instead
     (his 'default network', 34.5 % against 64.55 % with triangle + pruning)."""
     settings = stage_settings(layers, defaults, 3, "miconi")
-    stages, in_ch = [], 3
+    stages, in_ch = [], input_channels(input_shape)
     for i, ((out_ch, kernel), s) in enumerate(zip(MICONI_STAGES, settings), start=1):
         known_roles(s.get("sublayers"), (), f"miconi stage {i}")
         builtin = {**MICONI_BUILTIN, "lr": MICONI_LR[i - 1], "prune_fraction": MICONI_PRUNE[i - 1]}
@@ -68,23 +68,34 @@ def miconi(layers=None, defaults=None, *, width_factor: float = 1.0, triangle: b
         stages.append(ConvBlock(SampleStandardize(), conv, act, make_pool(("avg", 2, 2, 0)), subtract_threshold=True))
         in_ch = out_ch
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture="miconi", generator=generator)
+                      input_shape=input_shape, architecture="miconi", generator=generator)
 
 
-def krotov_hopfield(layers=None, defaults=None, *, width_factor: float = 1.0, hidden: int = 300,
-                    num_classes: int = 10, dropout: float = 0.5, head_init: str = "default",
+def krotov_hopfield(layers=None, defaults=None, *, width_factor: float = 1.0, hidden: int = 300, depth: int = 5,
+                    num_classes: int = 10, dropout: float = 0.5, head_init: str = "default", input_shape=INPUT_SHAPE,
                     generator: torch.Generator | None = None) -> HebbianNet:
     """The Krotov–Hopfield stack of the Manzali slides (spec §3.6): 4 Hebbian convs + a ``hidden``-unit
-    Hebbian linear layer (5 stages; the last stage's settings go to the linear layer)."""
-    settings = stage_settings(layers, defaults, 5, "krotov_hopfield")
-    stages, in_ch = [], 3
-    for i, ((out_ch, kernel, pool), s) in enumerate(zip(KH_CONV_STAGES, settings), start=1):
+    Hebbian linear layer (5 stages; the last stage's settings go to the linear layer).
+
+    ``depth`` (1 to 5): the first ``depth`` stages only, as Manzali attached his classifier after any of them
+    (Table 1); ``layers`` then holds ``depth`` dicts. Below 5 the last conv stage's output is standardised by a
+    ``BatchNorm2d(affine=False)`` before the head (his ``BN → Flatten → Dropout → Linear``); at 5 the linear
+    stage's ``BatchNorm1d`` does it."""
+    if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= len(KH_CONV_STAGES) + 1:
+        raise ValueError(f"krotov_hopfield depth must be an int from 1 to {len(KH_CONV_STAGES) + 1}, got {depth!r}")
+    settings = stage_settings(layers, defaults, depth, "krotov_hopfield")
+    stages, in_ch = [], input_channels(input_shape)
+    for i, ((out_ch, kernel, pool), s) in enumerate(zip(KH_CONV_STAGES, settings[:4]), start=1):
         known_roles(s.get("sublayers"), (), f"krotov_hopfield stage {i}")
         out_ch = scale_width(out_ch, width_factor)
         conv = hebbian_conv(in_ch, out_ch, kernel, 0, s, name=f"conv{i}", builtin=KH_BUILTIN, generator=generator)
         stages.append(ConvBlock(nn.BatchNorm2d(in_ch, affine=False), conv, nn.ReLU(), make_pool(pool)))
         in_ch = out_ch
-    flat = in_ch * 3 * 3  # 32 → 28 → 14 → 12 → 10 → 5 → 3
+    if depth <= len(KH_CONV_STAGES):
+        return HebbianNet(stages + [nn.BatchNorm2d(in_ch, affine=False)], num_classes=num_classes, dropout=dropout,
+                          head_init=head_init, input_shape=input_shape, architecture="krotov_hopfield",
+                          generator=generator)
+    flat = _flat_size(stages, input_shape)  # 256 × 3 × 3 for 32 × 32 inputs (32 → 28 → 14 → 12 → 10 → 5 → 3)
     known_roles(settings[4].get("sublayers"), (), "krotov_hopfield stage 5")
     kwargs = layer_kwargs(settings[4], None, linear=True, builtin={**KH_BUILTIN, **KH_LINEAR_BUILTIN})
     try:
@@ -93,4 +104,16 @@ def krotov_hopfield(layers=None, defaults=None, *, width_factor: float = 1.0, hi
         raise type(err)(f"layer 'fc5': {err}") from None
     stages.append(LinearBlock(flat, linear, nn.ReLU(), nn.BatchNorm1d(hidden, affine=False)))
     return HebbianNet(stages, num_classes=num_classes, dropout=dropout, head_init=head_init,
-                      architecture="krotov_hopfield", generator=generator)
+                      input_shape=input_shape, architecture="krotov_hopfield", generator=generator)
+
+
+@torch.no_grad()
+def _flat_size(stages, input_shape) -> int:
+    """The number of values the conv ``stages`` give for one image of ``input_shape`` (eval mode: no update)."""
+    x = torch.zeros(2, *input_shape)
+    for stage in stages:
+        was = stage.training
+        stage.eval()
+        x = stage(x)
+        stage.train(was)
+    return x[0].numel()
