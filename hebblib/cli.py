@@ -13,8 +13,8 @@ import argparse
 import json
 import sys
 
-from .presets import (CONTRASTIVE_PRESETS, PRESETS, change_contrastive_preset, change_preset,
-                      get_contrastive_preset, get_preset, list_presets)
+from .presets import (CONTRASTIVE_PRESETS, DATASET_NAMES, PRESETS, change_contrastive_preset, change_preset,
+                      get_contrastive_preset, get_preset, list_presets, on_dataset)
 from .results import default_out, format_accuracy
 from .runtime import PRECISIONS
 
@@ -54,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="number of seeds (mean ± std when > 1); default 1")
     rep.add_argument("--first-seed", type=_int_at_least(0), default=0, help="the first seed; default 0")
     rep.add_argument("--data", metavar="ROOT", default=None,
-                     help="folder holding cifar-10-batches-py/ (default: $HEBBLIB_DATA, else data/)")
+                     help="data root holding cifar-10-batches-py/ (or FashionMNIST/raw/, MNIST/raw/, stl10_binary/; "
+                          "default: $HEBBLIB_DATA, else data/)")
+    rep.add_argument("--dataset", choices=DATASET_NAMES, default=None,
+                     help="the images: cifar10 (default), fashion_mnist (Debian: apt-get install dataset-fashion-mnist), "
+                          "mnist or stl10; the networks take its image shape, and the run gets its own results row")
     rep.add_argument("--source", choices=("auto", "full", "subset"), default="auto",
                      help="full CIFAR-10, the shipped subset, or auto (full when present, else the subset)")
     rep.add_argument("--quick", action="store_true", help="the shipped subset and at most 3 classifier epochs")
@@ -168,7 +172,7 @@ def _print_run(result: dict) -> None:
 
 
 def cmd_reproduce(args) -> int:
-    from .data import CIFAR10NotFoundError
+    from .data import CIFAR10NotFoundError, DatasetNotFoundError
     from .contrastive import reproduce_contrastive
     from .errors import HebbianDivergenceError
     from .training import reproduce
@@ -180,6 +184,9 @@ def cmd_reproduce(args) -> int:
     if contrastive and args.original:
         return _error(f"--original does not apply to the contrastive preset {args.preset!r} (it has no "
                       f"original-code variant); leave it out")
+    if contrastive and args.dataset not in (None, "cifar10"):
+        return _error(f"--dataset {args.dataset} does not apply to the contrastive preset {args.preset!r} (it runs on "
+                      f"its own data); valid choices: 'cifar10' (or leave it out)")
     if contrastive and args.precision not in (None, "fp32"):
         return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
                       f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
@@ -195,6 +202,8 @@ def cmd_reproduce(args) -> int:
                                             progress=not args.no_progress)
         else:
             preset = get_preset(args.preset, original=args.original)
+            if args.dataset:
+                preset = on_dataset(preset, args.dataset)
             if args.change:
                 preset = change_preset(preset, args.change)
             summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
@@ -202,7 +211,7 @@ def cmd_reproduce(args) -> int:
                                 limit_train=args.limit_train, limit_test=args.limit_test,
                                 supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
                                 progress=not args.no_progress, precision=args.precision)
-    except CIFAR10NotFoundError as err:
+    except (CIFAR10NotFoundError, DatasetNotFoundError) as err:
         return _error(err.message("cli"))
     except FileNotFoundError as err:
         return _error(str(err))
@@ -223,7 +232,9 @@ def cmd_reproduce(args) -> int:
     if first.get("change"):
         mode += f", changed by {json.dumps(first['change'])}"
     trained = "classifier epochs" if first["supervised"]["mode"] == "linear" else "training epochs"
-    print(f"\n{args.preset} ({mode}; {data['source']} data: {data['n_train']:,} train / {data['n_val']:,} val / "
+    dataset = "" if data.get("dataset", "cifar10") == "cifar10" else f"{data['dataset']} "
+    print(f"\n{args.preset} ({mode}; {dataset}{data['source']} data: {data['n_train']:,} train / "
+          f"{data['n_val']:,} val / "
           f"{data['n_test']:,} test; {first['supervised']['epochs']} {trained}; "
           f"{len(summary['runs'])} seed{'s' if len(summary['runs']) > 1 else ''}; {first['device']})")
     for metric, what in MEASURES:

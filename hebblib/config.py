@@ -396,19 +396,28 @@ class _Section:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig(_Section):
-    """How images are normalised before the network: ``normalization`` (one of
-    :data:`hebblib.data.NORMALIZATIONS`) and ZCA's ``zca_eps``."""
+    """The images and how they are normalised before the network: ``dataset`` (one of
+    :data:`hebblib.data.DATASET_NAMES`, default ``'cifar10'``; the networks take its image shape),
+    ``normalization`` (one of :data:`hebblib.data.NORMALIZATIONS`) and ZCA's ``zca_eps``."""
 
     normalization: str = "none"
     zca_eps: float = 1e-3
+    dataset: str = "cifar10"
     SECTION = "data"
     REQUIRED = ("normalization",)
 
     def validate(self):
-        from .data import NORMALIZATIONS
+        from .data import DATASET_NAMES, NORMALIZATIONS
 
         _choice("data.normalization", self.normalization, NORMALIZATIONS)
         _number("data.zca_eps", self.zca_eps, minimum=0, above=True)
+        _choice("data.dataset", self.dataset, DATASET_NAMES)
+
+    def to_dict(self) -> dict:
+        out = super().to_dict()
+        if out["dataset"] == "cifar10":  # as the CIFAR-10 presets write it (and hash it): no key
+            del out["dataset"]
+        return out
 
 
 @dataclasses.dataclass(frozen=True)

@@ -159,32 +159,35 @@ def measured_results_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "docs" / "results"
 
 
-def variant_stem(preset_name: str, original: bool = False, change: dict | None = None) -> str:
-    """``<preset>[-original][-change-<hash of the change>]``: the folder of a run under ``runs/`` and the
-    file name of its committed summary under ``docs/results/``."""
+def variant_stem(preset_name: str, original: bool = False, change: dict | None = None,
+                 dataset: str | None = None) -> str:
+    """``<preset>[-original][-<dataset>][-change-<hash of the change>]``: the folder of a run under ``runs/``
+    and the file name of its committed summary under ``docs/results/``. The dataset is named only when it is
+    not CIFAR-10 (``soft-fashion_mnist``), so the CIFAR-10 rows keep their names."""
     stem = preset_name + ("-original" if original else "")
+    stem += f"-{dataset}" if dataset and dataset != "cifar10" else ""
     return stem + (f"-change-{config_hash(change)}" if change else "")
 
 
 def measured_result(preset_name: str, original: bool = False, directory=None,
-                    change: dict | None = None) -> dict | None:
+                    change: dict | None = None, dataset: str | None = None) -> dict | None:
     """The committed full-data summary of a preset (``docs/results/<variant>.json``, a copy of a run's
     ``summary.json``; the variant: :func:`variant_stem`), or None when it has not been measured yet.
     Chapters print it beside their own quick-mode number, saying which is which."""
     directory = Path(directory) if directory is not None else measured_results_dir()
-    path = directory / f"{variant_stem(preset_name, original, change)}.json"
+    path = directory / f"{variant_stem(preset_name, original, change, dataset)}.json"
     return read_json(path) if path.is_file() else None
 
 
 def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
-                       change: dict | None = None) -> dict | None:
+                       change: dict | None = None, dataset: str | None = None) -> dict | None:
     """The committed full-data runs of a preset (or of its variant: ``original``, ``change``) in numbers, from
     the group of seeds :func:`headline_group` picks (the current protocol's when it has any): ``final``,
     ``at_best_val`` and ``max`` test accuracy (means over the group's seeds, %), their sample standard
     deviations ``final_std``, ``at_best_val_std``, ``max_std`` (None for one seed), ``seeds`` (how many),
     ``protocol`` (its version), ``current`` (whether that is :data:`PROTOCOL_VERSION`), ``precision``,
     ``zca_fit`` and ``file``; None when the variant has not been measured yet."""
-    stored = measured_result(preset_name, original, directory, change)
+    stored = measured_result(preset_name, original, directory, change, dataset)
     if stored is None:
         return None
     group = headline_group(stored_groups(stored))
@@ -192,7 +195,7 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
         return None
     out = {"seeds": group["n"], "protocol": group["protocol"], "current": group["current"],
            "precision": group["precision"], "zca_fit": group["zca_fit"],
-           "file": f"docs/results/{variant_stem(preset_name, original, change)}.json"}
+           "file": f"docs/results/{variant_stem(preset_name, original, change, dataset)}.json"}
     for key, metric in (("final", "final_test_acc"), ("at_best_val", "test_acc_at_best_val"), ("max", "max_test_acc")):
         out[key] = float(group[metric]["mean"])
         out[f"{key}_std"] = float(group[metric]["std"]) if group["n"] > 1 else None
@@ -265,6 +268,7 @@ def group_runs(records: list[dict]) -> list[dict]:
                  "source": first.get("source"),
                  "protocol": run_protocol(first), "current": run_protocol(first) == PROTOCOL_VERSION,
                  "precision": run_precision(first), "zca_fit": zca_fit(first), "recipe_hash": first.get("recipe_hash"),
+                 "dataset": (first.get("data") or {}).get("dataset", "cifar10"),
                  "seeds": seeds, "n": len(seeds), "records": members}
         for metric in GROUP_METRICS:
             group[metric] = mean_std([float(r[metric]) for r in members])

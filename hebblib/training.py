@@ -33,8 +33,9 @@ from tqdm.auto import tqdm
 
 from .classifier import cache_split_features, train_end_to_end, train_linear_probe
 from .hybrid import HybridHook
-from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar, load_cifar10
+from .data import CIFAR10NotFoundError, DeviceDataset, cifar10_available, load_cifar10
 from .data.cifar import check_explicit_root
+from .data.datasets import DEFAULT_DATASET, DatasetNotFoundError, dataset_info, load_dataset, load_full
 from .data.zca import fit_zca
 from .data.subset import SUBSET_PER_CLASS
 from .diagnostics import competition_diagnostics
@@ -133,16 +134,32 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
 
 
 # ----- data ------------------------------------------------------------------------------------------
-def resolve_source(source: str = "auto", root=None, quick: bool = False, download: bool = True):
+def resolve_source(source: str = "auto", root=None, quick: bool = False, download: bool = True,
+                   dataset: str = DEFAULT_DATASET):
     """``(source, notice)``: 'auto' is the subset in quick mode, else the full data when present (after one
     download attempt), else, for the default data root only, the shipped subset with a notice saying so.
 
     A ``root`` the caller names (``--data``) must hold CIFAR-10 when the full data is wanted ('full', or
     'auto' outside quick mode): else :class:`~hebblib.data.CIFAR10NotFoundError` naming it, and a folder that
-    does not exist is not created."""
+    does not exist is not created. Another ``dataset`` (:mod:`hebblib.data.datasets`) is looked for under the
+    root and in its system folders (Debian's, for Fashion-MNIST); missing, it is a
+    :class:`~hebblib.data.DatasetNotFoundError` naming every folder searched, unless 'auto' with the default
+    root, which falls back to its shipped subset with a notice."""
     check_choice("data source", source, SOURCES)
+    info = dataset_info(dataset)
     if source == "subset" or (source == "auto" and quick):
         return "subset", None
+    if dataset != DEFAULT_DATASET:
+        try:
+            load_full(dataset, True, root, download=download)
+            return "full", None
+        except DatasetNotFoundError:
+            if source == "full" or root is not None or not info.subset_file:
+                raise
+        per = SUBSET_PER_CLASS
+        return "subset", (f"notice: the full {info.title} was not found (pass --data ROOT or set HEBBLIB_DATA); "
+                          f"using the shipped subset ({per['train'] * 10:,} train / {per['test'] * 10:,} test "
+                          f"images), so the accuracy is NOT comparable with a full-data number")
     if root is not None:
         check_explicit_root(root, download=download)
         return "full", None
@@ -160,14 +177,17 @@ def resolve_source(source: str = "auto", root=None, quick: bool = False, downloa
 
 def load_splits(data_cfg: dict, *, root=None, source: str = "subset", device=None, limit_train: int | None = None,
                 limit_test: int | None = None, val_size: int = 5000, split_seed: int = 0):
-    """``(train, val, test)`` DeviceDatasets: normalisation (and ZCA, fitted on the training images only)
-    from ``data_cfg``; the validation split is ``min(val_size, 10 %)`` of the (limited) training images,
-    stratified and seeded; ``limit_*`` keep the first images of a split."""
+    """``(train, val, test)`` DeviceDatasets of ``data_cfg``'s ``dataset`` (default CIFAR-10): normalisation
+    (and ZCA, fitted on the training images only) from ``data_cfg``; the validation split is ``min(val_size,
+    10 %)`` of the (limited) training images, stratified and seeded; ``limit_*`` keep the first images of a
+    split."""
     for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
         if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool) and limit >= 20):
             raise ValueError(f"{name} must be an int >= 20 (or None for all images), got {limit!r}")
     normalization = data_cfg.get("normalization", "none")
-    images, labels = load_cifar(True, root, source)
+    dataset = data_cfg.get("dataset", DEFAULT_DATASET)
+    stats = {"mean": dataset_info(dataset).mean, "std": dataset_info(dataset).std}
+    images, labels = load_dataset(dataset, True, root, source)
     every_train = DeviceDataset(images, labels, "none", device=device)
     limited = every_train
     if limit_train is not None and limit_train < len(every_train):
@@ -185,11 +205,11 @@ def load_splits(data_cfg: dict, *, root=None, source: str = "subset", device=Non
         is_val[val_index] = True
         zca = fit_zca(every_train.images[(~is_val).to(every_train.device)], data_cfg.get("zca_eps", 1e-3), root=root)
     train = DeviceDataset(limited.images[train_index.to(limited.device)], limited.labels[train_index.to(limited.device)],
-                          normalization, zca, augment=True, device=device)
+                          normalization, zca, augment=True, device=device, **stats)
     val = DeviceDataset(limited.images[val_index.to(limited.device)], limited.labels[val_index.to(limited.device)],
-                        normalization, zca, augment=False, device=device)
-    images, labels = load_cifar(False, root, source)
-    test = DeviceDataset(images, labels, normalization, zca, augment=False, device=train.device)
+                        normalization, zca, augment=False, device=device, **stats)
+    images, labels = load_dataset(dataset, False, root, source)
+    test = DeviceDataset(images, labels, normalization, zca, augment=False, device=train.device, **stats)
     if limit_test is not None and limit_test < len(test):
         test = test.subset(torch.arange(limit_test))
     return train, val, test
@@ -285,11 +305,12 @@ def prepare_data(run: Run, notice=print) -> tuple:
     """Step 1: ``(train, val, test)`` of the run's data source (:func:`resolve_source`; ``notice`` receives
     the line saying the subset stands in for missing full data) and split (:func:`load_splits`)."""
     o = run.options
-    source, message = resolve_source(o.source, o.root, o.quick, o.download)
+    dataset = run.config.data.dataset
+    source, message = resolve_source(o.source, o.root, o.quick, o.download, dataset=dataset)
     if message and notice:
         notice(message)
     if source == "full" and not o.download:
-        load_cifar10(True, o.root, download=False)  # the data layer's clear error when the files are missing
+        load_full(dataset, True, o.root, download=False)  # the data layer's clear error when the files are missing
     run.train, run.val, run.test = load_splits(run.preset["data"], root=o.root, source=source, device=run.device,
                                                limit_train=o.limit_train, limit_test=o.limit_test,
                                                val_size=o.val_size, split_seed=o.split_seed)
@@ -298,6 +319,8 @@ def prepare_data(run: Run, notice=print) -> tuple:
     run.data_info = {"source": source, "normalization": run.config.data.normalization, "n_train": len(run.train),
                      "n_val": len(run.val), "n_test": len(run.test), "split_seed": o.split_seed,
                      "protocol": PROTOCOL_VERSION}  # the ZCA's fit (results.PROTOCOLS): part of the run's key
+    if dataset != DEFAULT_DATASET:  # recorded (and hashed) only off CIFAR-10, so earlier runs keep their keys
+        run.data_info["dataset"] = dataset
     return run.train, run.val, run.test
 
 

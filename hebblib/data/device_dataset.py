@@ -24,8 +24,9 @@ NORMALIZATIONS = ("none", "standardize", "zca")
 class DeviceDataset:
     """Images (uint8 N x C x H x W) and labels (int64 N) on ``device``; batches come out as float.
 
-    ``normalization``: "none" -> pixels on [0, 1]; "standardize" -> (x - CIFAR10_MEAN) / CIFAR10_STD per
-    channel; "zca" -> ``zca(x)`` with a fitted :class:`ZCA`. ``augment`` is the default for
+    ``normalization``: "none" -> pixels on [0, 1]; "standardize" -> (x - mean) / std per channel, with the
+    dataset's ``mean`` and ``std`` (default CIFAR-10's; :class:`hebblib.data.datasets.DatasetInfo` holds them
+    for the others); "zca" -> ``zca(x)`` with a fitted :class:`ZCA`. ``augment`` is the default for
     :meth:`batches`: random horizontal flips with probability 1/2 (the thesis' RandomHorizontalFlip).
     """
 
@@ -37,6 +38,8 @@ class DeviceDataset:
         zca: ZCA | None = None,
         augment: bool = False,
         device: str | torch.device | None = None,
+        mean: Sequence[float] = CIFAR10_MEAN,
+        std: Sequence[float] = CIFAR10_STD,
     ):
         if images.dim() != 4 or images.dtype != torch.uint8:
             raise ValueError(
@@ -51,16 +54,18 @@ class DeviceDataset:
         check_choice("normalization", normalization, NORMALIZATIONS)
         if normalization == "zca" and zca is None:
             raise ValueError("normalization='zca' needs a fitted ZCA: pass zca=fit_zca(train_images)")
-        if normalization == "standardize" and images.shape[1] != len(CIFAR10_MEAN):
-            raise ValueError(f"normalization='standardize' uses RGB statistics; got {images.shape[1]} channels")
+        if normalization == "standardize" and not images.shape[1] == len(mean) == len(std):
+            raise ValueError(f"normalization='standardize' needs one mean and std per channel: got {images.shape[1]} "
+                             f"channels, {len(mean)} means and {len(std)} stds (pass the dataset's mean= and std=)")
         self.device = get_device(device)
         self.images = images.to(self.device)
         self.labels = labels.to(self.device, torch.int64)
         self.normalization = normalization
         self.zca = zca.to(self.device) if zca is not None else None
         self.augment = bool(augment)
-        self._mean = torch.tensor(CIFAR10_MEAN, device=self.device).view(1, -1, 1, 1)
-        self._std = torch.tensor(CIFAR10_STD, device=self.device).view(1, -1, 1, 1)
+        self.mean, self.std = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+        self._mean = torch.tensor(self.mean, device=self.device).view(1, -1, 1, 1)
+        self._std = torch.tensor(self.std, device=self.device).view(1, -1, 1, 1)
 
     @classmethod
     def from_cifar(
@@ -144,7 +149,7 @@ class DeviceDataset:
         index = index.to(self.device)
         return DeviceDataset(
             self.images[index], self.labels[index], self.normalization, self.zca,
-            self.augment if augment is None else augment, self.device,
+            self.augment if augment is None else augment, self.device, self.mean, self.std,
         )
 
     def subset(self, n_per_class_or_indices: int | Sequence[int] | torch.Tensor) -> "DeviceDataset":
