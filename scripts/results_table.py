@@ -17,6 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from hebblib.data.datasets import dataset_info  # noqa: E402
 from hebblib.presets import variant_name  # noqa: E402
 from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_group, run_protocol,  # noqa: E402
                              stored_groups, stored_runs)
@@ -51,14 +52,16 @@ def collect(runs: Path) -> list[str]:
             old += 1
             continue
         data = record["data"]
-        if data["n_train"] + data["n_val"] != 50000 or data["n_test"] != 10000:  # --limit-train/--limit-test
+        sizes = dataset_info(data.get("dataset", "cifar10")).sizes  # (50,000, 10,000) for CIFAR-10
+        if data["n_train"] + data["n_val"] != sizes[0] or data["n_test"] != sizes[1]:  # --limit-train/--limit-test
             reduced += 1
             continue
         config = record.get("config") or {}  # a contrastive preset's epochs are under "training"
         preset_epochs = (config.get("supervised") or config.get("training") or {}).get("epochs")
         if preset_epochs is not None and record["supervised"]["epochs"] != preset_epochs:
             record["epochs_option"] = record["supervised"]["epochs"]  # run with --epochs: the command says so
-        name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change")})
+        name = variant_name({"name": record["preset"], "original": record["original"], "change": record.get("change"),
+                             "data": data})
         found.setdefault(name, []).append(record)
     if old:
         print(f"left out {old} finished run(s) of earlier protocols (docs/results/ keeps those it had)")
@@ -90,7 +93,9 @@ def _fmt(group: dict, metric: str) -> str:
 
 def _variant(group: dict) -> str:
     """`` (original)``, `` (changed: {...})`` or nothing, after the preset's name."""
+    dataset = group.get("dataset", "cifar10")
     parts = (["original"] if group["original"] else []) + (
+        [f"on {dataset_info(dataset).title}"] if dataset != "cifar10" else []) + (
         [f"changed: `{json.dumps(group['change'])}`"] if group.get("change") else [])
     return f" ({'; '.join(parts)})" if parts else ""
 
@@ -109,7 +114,8 @@ def _seed_flags(seeds: list[int]) -> str:
 
 def command(group: dict) -> str:
     """The command that makes (or, run again, reads back) the group's seeds."""
-    flags = (" --original" if group["original"] else "") + (
+    dataset = group.get("dataset", "cifar10")
+    flags = (" --original" if group["original"] else "") + (f" --dataset {dataset}" if dataset != "cifar10" else "") + (
         f" --change '{json.dumps(group['change'])}'" if group.get("change") else "")
     seeds = _seed_flags(group["seeds"])
     epochs = {r.get("epochs_option") for r in group["records"]} - {None}
