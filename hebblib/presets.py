@@ -193,6 +193,67 @@ PRESETS["hybrid_soft"] = _hybrid("soft")
 PRESETS["hybrid_optimal"] = _hybrid("optimal")
 
 
+# ----- Miconi (2021, seed 002; spec miconi-lunelli-manzali §1.5–1.9) ----------------------------------------
+MICONI = "Miconi (2021), Hebbian learning with gradients, Table 1 (10-run mean; seed 002, spec miconi-lunelli-manzali §1.9)"
+MICONI_PROTOCOL = (
+    "Miconi's Hebbian phase (his code, spec §1.7): 20 epochs over the training images at batch 100 with random flips, "
+    "the first 200 batches without weight updates (the adaptive thresholds still adapt), all three layers learning "
+    "from the same forward pass; Instar through a binary winner-take-all behind adaptive thresholds (target rate "
+    "1/N, rate 3.0), summed updates with lr 1e-4 / 1e-4 / 1e-3, every unit renormalised to norm 1 after each "
+    "step; images ZCA-whitened (fitted on the training split) and standardised per sample before every layer. "
+    "Read-out: the pipeline's Dropout(0.5) + Linear head on the 400×2×2 features, Adam 1e-3 for 20 epochs with "
+    "flips (Miconi regressed one-hot labels with a Ridge; not the same read-out).")
+MICONI_LAYERS = [{"lr": 1e-4, "prune_fraction": 0.0}, {"lr": 1e-4, "prune_fraction": 0.99},
+                 {"lr": 1e-3, "prune_fraction": 0.99}]
+
+
+def _miconi(published, description, triangle, prunes):
+    return {"description": description, "published": published, "source": MICONI, "protocol": MICONI_PROTOCOL,
+            "architecture": "miconi", "model": {"triangle": triangle}, "hebbian": None,
+            "layers": [{**layer, "prune_fraction": f} for layer, f in zip(MICONI_LAYERS, prunes)], "data": ZCA,
+            "unsupervised": {"epochs": 20, "batch_size": 100, "augment": True, "layerwise": False,
+                             "warmup_batches": 200},
+            "supervised": LINEAR_20, "original_overrides": {}}
+
+
+PRESETS["miconi"] = _miconi(
+    64.55, "Miconi's 3-layer net, 100/196/400 channels: dense activations (Triangle of u − θ), sparse plasticity "
+           "(binary WTA), 99 % of the weights of layers 2 and 3 pruned", True, (0.0, 0.99, 0.99))
+PRESETS["miconi_wta"] = _miconi(
+    34.5, "Miconi's 'default network': the same layers transmitting the binary WTA output, nothing pruned",
+    False, (0.0, 0.0, 0.0))
+
+# ----- Manzali (2021, seed 004; spec miconi-lunelli-manzali §3.6–3.7): the Krotov–Hopfield stack, 1 to 5 layers --
+MANZALI = "Manzali (2021), A Bio-inspired Convolutional Layer, Table 1 (Optuna-tuned per depth; seed 004, spec §3.7)"
+# depth: (p, k, Δ, head dropout, published test accuracy %)
+MANZALI_DEPTHS = {1: (2.0, 9, 0.08, 0.2, 66.21), 2: (8.0, 3, 0.34, 0.25, 65.22), 3: (8.0, 5, 0.25, 0.05, 63.08),
+                  4: (8.0, 7, 0.235, 0.1, 58.86), 5: (8.0, 2, 0.335, 0.1, 45.45)}
+MANZALI_PROTOCOL = (
+    "The first {depth} stage(s) of the Krotov–Hopfield stack (BN → Krotov conv 96 5×5 → ReLU → MaxPool 2, 128 3×3, "
+    "192 3×3 → MaxPool 2, 256 3×3, BN1d → Krotov linear 300), p = {p:g}, k = {k}, Δ = {delta:g} in every layer "
+    "(Manzali's Table 1), pixels on [0, 1] (the BNs standardise); two Hebbian epochs at batch 64 with flips, all "
+    "layers at once, ΔW max-normalised per kernel, constant lr 0.007 (conv) / 0.1 (linear), the start values of "
+    "his exponential schedules, kernels started on the unit sphere; then BN → Dropout({dropout:g}) → Linear on "
+    "the frozen features, Adam 1e-4 for 20 epochs with flips (Manzali: SGD with cosine restarts for 150 epochs, "
+    "random crops; not the same read-out).")
+
+
+def _manzali(depth: int) -> dict:
+    p, k, delta, dropout, published = MANZALI_DEPTHS[depth]
+    return {"description": f"Krotov–Hopfield stack, {depth} Hebbian layer(s) (Manzali's depth sweep)",
+            "published": published, "source": MANZALI,
+            "protocol": MANZALI_PROTOCOL.format(depth=depth, p=p, k=k, delta=delta, dropout=dropout),
+            "architecture": "krotov_hopfield", "model": {"depth": depth},
+            "hebbian": {"lebesgue_p": p, "competition": {"name": "krotov", "k": k, "delta": delta}}, "layers": None,
+            "data": {"normalization": "none"},
+            "unsupervised": {"epochs": 2, "batch_size": 64, "augment": True, "layerwise": False},
+            "supervised": {**LINEAR_20, "lr": 1e-4, "dropout": dropout}, "original_overrides": {}}
+
+
+for _depth in MANZALI_DEPTHS:  # manzali_1 ... manzali_5: python scripts/manzali_depth.py runs them in turn
+    PRESETS[f"manzali_{_depth}"] = _manzali(_depth)
+
+
 def list_presets() -> list[str]:
     """The preset names, in the order of the README table."""
     return list(PRESETS)

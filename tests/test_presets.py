@@ -22,6 +22,8 @@ PUBLISHED = {  # spec nimmo-thesis §4.5 (README), §4.2 (thesis), anchors §2 (
     "presynaptic": 65.1, "dale": 67.3, "depthwise": 72.0, "residual": 71.0, "lagani_short": 59.7,
     "lagani_deep": 52.8, "backprop": 77.0, "softhebb_paper": 80.3, "dale_thesis": 62.0,
     "hybrid_soft": None, "hybrid_optimal": None,  # the α-hybrid of Nimmo's code: never evaluated there
+    "miconi": 64.55, "miconi_wta": 34.5,  # spec miconi-lunelli-manzali §1.9, Table 1 (final output)
+    "manzali_1": 66.21, "manzali_2": 65.22, "manzali_3": 63.08, "manzali_4": 58.86, "manzali_5": 45.45,  # §3.7
 }
 COSINE_PRESETS = ("optimal", "hard_basic", "bcm", "temporal", "adaptive", "presynaptic", "dale", "depthwise",
                   "residual", "lagani_short", "lagani_deep", "dale_thesis")
@@ -71,7 +73,7 @@ def test_readme_settings():
     for name in list_presets():
         p = get_preset(name)
         expected_norm = ("standardize" if name in ("soft", "backprop", "hybrid_soft") else "none"
-                         if name == "softhebb_paper" else "zca")
+                         if name == "softhebb_paper" or name.startswith("manzali_") else "zca")
         assert p["data"]["normalization"] == expected_norm, name
         if p["data"]["normalization"] == "zca":
             assert p["data"]["zca_eps"] == 1e-3
@@ -80,7 +82,7 @@ def test_readme_settings():
         if name in COSINE_PRESETS and name not in ("residual", "dale_thesis"):
             assert p["hebbian"]["init"] == "kaiming_uniform"
         sup = p["supervised"]
-        if name not in ("softhebb_paper", "dale_thesis"):
+        if name not in ("softhebb_paper", "dale_thesis") and not name.startswith("manzali_"):
             assert (sup["epochs"], sup["lr"], sup["schedule"], sup["batch_size"], sup["dropout"]) == \
                 (20, 1e-3, "nimmo_step", 64, 0.5)
     assert get_preset("soft")["hebbian"]["init"] == "softhebb"
