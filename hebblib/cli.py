@@ -10,7 +10,9 @@ device); 130 interrupted (re-run the same command to resume from the last comple
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 
 from .presets import (CONTRASTIVE_PRESETS, DATASET_NAMES, PRESETS, change_contrastive_preset, change_preset,
@@ -82,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--fresh", action="store_true", help="ignore finished runs and checkpoints; train again")
     rep.add_argument("--no-download", action="store_true", help="never try to download CIFAR-10")
     rep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    rep.add_argument("--parallel", metavar="K", type=_int_at_least(1), default=1,
+                     help="run K seeds at a time, each in its own process (default 1); for one run on several "
+                          "processes or GPUs launch with torchrun instead (docs/distributed.md)")
     bench = commands.add_parser("bench", help="images/s of the fast path against a naive baseline, per phase "
                                               "and per layer, with FLOPs and the fraction of peak")
     bench.add_argument("--preset", default="soft", help="a name from `list-presets` (default soft)")
@@ -98,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--width", type=float, default=None, help="--phases: width_factor (default the preset's)")
     bench.add_argument("--threads", type=_int_at_least(1), default=None, help="--phases: torch threads per process")
     bench.add_argument("--json", metavar="PATH", default=None, help="--phases: also write the numbers to PATH")
+    bench.add_argument("--processes", metavar="N", type=_int_at_least(1), nargs="+", default=None,
+                       help="instead: scaling of the data-parallel Hebbian phase with N processes for each N given "
+                            "(e.g. 1 2): images/s and efficiency t1/(N·tN) (docs/distributed.md)")
     return parser
 
 
@@ -134,6 +142,16 @@ def cmd_bench(args) -> int:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
     try:
+        if args.processes:
+            from .distributed import bench_scaling
+            from .results import write_json
+
+            command = "python -m hebblib " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["bench"] else None
+            result = bench_scaling(args.preset, args.processes, device=args.device, batches=args.batches or 4,
+                                   rounds=args.rounds, threads=args.threads or 1, width_factor=args.width)
+            if args.json:
+                write_json(args.json, {**result, "command": command})
+            return 0
         if args.phases:
             from .bench import bench_training_costs
             from .results import write_json
@@ -190,6 +208,9 @@ def cmd_reproduce(args) -> int:
     if contrastive and args.precision not in (None, "fp32"):
         return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
                       f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
+    if contrastive and (args.parallel != 1 or "WORLD_SIZE" in os.environ):
+        return _error(f"--parallel and torchrun run the Hebbian presets; the contrastive preset {args.preset!r} "
+                      f"runs in one process: python -m hebblib reproduce --preset {args.preset}")
     try:
         if contrastive:
             preset = get_contrastive_preset(args.preset)
@@ -206,7 +227,7 @@ def cmd_reproduce(args) -> int:
                 preset = on_dataset(preset, args.dataset)
             if args.change:
                 preset = change_preset(preset, args.change)
-            summary = reproduce(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
+            summary = _reproducer(args)(preset, seeds=args.seeds, first_seed=args.first_seed, root=args.data,
                                 source=args.source, device=args.device, quick=args.quick or None, out=args.out,
                                 limit_train=args.limit_train, limit_test=args.limit_test,
                                 supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
@@ -221,6 +242,8 @@ def cmd_reproduce(args) -> int:
         return _error(str(err))
     except KeyboardInterrupt:
         return _error("interrupted; run the same command again to resume from the last completed phase", 130)
+    if summary.get("rank", 0) != 0:  # a data-parallel run (torchrun): rank 0 reports
+        return 0
     for result in summary["runs"]:
         _print_run(result)
     first = summary["runs"][0]
@@ -249,6 +272,20 @@ def cmd_reproduce(args) -> int:
         print("  note: a reduced run (subset, quick mode or limits), not comparable with the published number")
     print(f"  results: {summary['summary_path']}")
     return 0
+
+
+def _reproducer(args):
+    """``training.reproduce`` (``--parallel`` seeds at a time), or under torchrun the data-parallel run
+    (:func:`hebblib.distributed.reproduce_distributed`)."""
+    from . import distributed
+    from .training import reproduce
+
+    if not distributed.launched_by_torchrun():
+        return functools.partial(reproduce, parallel=args.parallel)
+    if args.parallel != 1:
+        raise ValueError(f"--parallel {args.parallel} runs seeds in processes of its own; under torchrun the "
+                         f"processes share each run instead: leave --parallel out (or drop torchrun)")
+    return distributed.reproduce_distributed
 
 
 def main(argv=None) -> int:

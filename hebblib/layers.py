@@ -22,6 +22,7 @@ from torch.nn.modules.utils import _pair
 
 from . import competitions as comp
 from . import rules as rl
+from .distributed import LOCAL
 from .errors import HebbianDivergenceError, check_choice, check_number, check_positive
 from .presynaptic import check_presynaptic, presynaptic_weights
 from .surrogate import surrogate_update
@@ -83,6 +84,9 @@ class _HebbianBase(nn.Module):
     # How the bf16 products are formed: None picks per layer (update.low_precision_kernel), or force
     # 'matmul' (explicit patches, shared by the forward and the update) or 'conv' (the library's convolutions)
     low_precision_kernel = None
+    # sums over the batch (ΔW, win counts): the identity in one process, over the processes of a data-parallel
+    # run (hebblib.distributed)
+    reducer = LOCAL
 
     def _setup(self, out_channels, in_per_group, kernel_size, *, rule, competition, activation,
                competition_over, lr, lr_schedule, radius_power, update_norm, surround, presynaptic,
@@ -288,10 +292,17 @@ class _HebbianBase(nn.Module):
             decay = self.rule.decay(y, u, s, weight)
             if decay is not None:
                 delta = delta - decay
-        self.delta_w += normalize_update(delta, self.update_norm)
+        wins = None
         if self._competition_axis() == "channels" and self.groups == 1:
             winners = ctx.winners().flatten()  # index_add_ keeps the count on the device (no host sync)
-            self.win_counts.index_add_(0, winners, torch.ones_like(winners, dtype=self.win_counts.dtype))
+            wins = torch.zeros_like(self.win_counts)
+            wins.index_add_(0, winners, torch.ones_like(winners, dtype=wins.dtype))
+        # the partial sums of every process added up (the identity in one process) before the normalisation:
+        # max|Σ ΔW| is not the max of the partial maxima
+        delta, wins = self.reducer.sum(delta, wins)
+        self.delta_w += normalize_update(delta, self.update_norm)
+        if wins is not None:
+            self.win_counts += wins
 
     def learning_rates(self, lr: float | None = None) -> torch.Tensor:
         """Per-unit learning rates: constant, or SoftHebb's radius rule

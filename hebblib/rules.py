@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .distributed import LOCAL
 from .errors import check_options, choice_error
 
 
@@ -30,6 +31,9 @@ def sum_per_unit(t: torch.Tensor) -> torch.Tensor:
 
 class Rule(nn.Module):
     name = "base"
+    # reductions over the batch go through the reducer: the identity in one process, sums over the processes
+    # of a data-parallel run (hebblib.distributed)
+    reducer = LOCAL
 
     def factors(self, y: torch.Tensor, u: torch.Tensor):
         raise NotImplementedError
@@ -127,7 +131,7 @@ class BCM(Rule):
         units = y.shape[1]
         if self.theta.numel() != units:
             self.theta = torch.full((units,), self.theta_init, device=y.device, dtype=y.dtype)
-        mean_sq = sum_per_unit(y * y) / (y.numel() // units)
+        mean_sq = self.reducer.mean(sum_per_unit(y * y), y.numel() // units)  # over the whole global batch
         self.theta.mul_(1 - self.theta_rate).add_(self.theta_rate * mean_sq)
         theta = self.theta.view(1, units, *([1] * (y.dim() - 2)))
         return y * (y - theta), None

@@ -39,6 +39,7 @@ from .data.datasets import DEFAULT_DATASET, DatasetNotFoundError, dataset_info, 
 from .data.zca import fit_zca
 from .data.subset import SUBSET_PER_CLASS
 from .diagnostics import competition_diagnostics
+from .distributed import LOCAL
 from .errors import HebbianDivergenceError, check_choice
 from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
@@ -68,7 +69,7 @@ def _sync(device: torch.device) -> None:
 def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment: bool = True,
                   layerwise: bool = False, warmup_batches: int = 0, generator: torch.Generator | None = None,
                   check_every: int | None = None, progress: bool = True, label: str = "hebbian",
-                  precision: str = "fp32", upto: int | None = None, callback=None) -> dict:
+                  precision: str = "fp32", upto: int | None = None, callback=None, reducer=None) -> dict:
     """Phase 1: ``epochs`` unsupervised epochs over ``data`` (a ``DeviceDataset``; labels unused).
 
     Per batch: ``model.features(x)`` in training mode, then ``model.apply_updates()`` (all layers at once).
@@ -82,8 +83,11 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     (:func:`hebblib.runtime.flush_denormals`). ``upto``: the forward stops after block ``upto`` (only the
     layers up to it see data; default: the whole network). ``callback(model)`` runs after every batch's
     update; a callback with a ``start(model)`` method gets it once, before the first batch (to attach
-    hooks). Returns ``images``, ``seconds``, ``images_per_s``.
+    hooks). ``reducer``: a :class:`hebblib.distributed.DistributedReducer` trains data-parallel (this process's
+    shard of every global batch, the batch's reductions summed over the processes). Returns ``images`` (all
+    processes'), ``seconds``, ``images_per_s``.
     """
+    reducer = LOCAL if reducer is None else reducer
     layers = model.hebbian_layers()
     device = next(model.parameters()).device
     dtype = resolve_precision(precision, device).dtype
@@ -99,12 +103,13 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     where = "before training"
     if hasattr(callback, "start"):
         callback.start(model)
+    reducer.attach(model)
     try:
         for names, upto in plan:
             model.set_plastic(names)
             for epoch in range(epochs):
                 desc = f"{label} " + (f"{names[0]} " if layerwise else "") + f"epoch {epoch + 1}/{epochs}"
-                batches = data.batches(batch_size, shuffle=True, augment=augment, generator=generator)
+                batches = reducer.batches(data, batch_size, shuffle=True, augment=augment, generator=generator)
                 for b, (x, _) in enumerate(tqdm(batches, total=n_batches, desc=desc, disable=not progress,
                                                 leave=False)):
                     where = (f"{'layer ' + names[0] + ', ' if layerwise else ''}epoch {epoch + 1}, "
@@ -128,8 +133,10 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
         raise HebbianDivergenceError(f"{label}: Hebbian training diverged, detected {where}{lag}: {err}") from None
     finally:
         model.set_plastic(True)
+        reducer.detach(model)
     _sync(device)
     seconds = time.perf_counter() - start
+    images = reducer.total(images)
     return {"images": images, "seconds": seconds, "images_per_s": images / seconds if seconds > 0 else None}
 
 
@@ -544,13 +551,20 @@ def hebbian_network(result: dict, preset=None):
     return model
 
 
-def reproduce(preset, *, seeds: int = 1, first_seed: int = 0, out=None, **options) -> dict:
+def reproduce(preset, *, seeds: int = 1, first_seed: int = 0, out=None, parallel: int = 1, **options) -> dict:
     """Run ``preset`` for ``seeds`` seeds (``first_seed``, ``first_seed + 1``, ...) and summarise them:
     mean ± std of the final test accuracy, the test accuracy at the best-validation epoch and the max.
-    The summary (with every run's record under ``runs``) is written to ``summary.json`` beside the seeds."""
+    The summary (with every run's record under ``runs``) is written to ``summary.json`` beside the seeds.
+    ``parallel`` > 1 runs that many seeds at a time, each in its own process
+    (:func:`hebblib.distributed.run_seeds_in_processes`)."""
     if not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be an int >= 1, got {seeds!r}")
-    results = [run_preset(preset, seed=s, out=out, **options) for s in range(first_seed, first_seed + seeds)]
+    if parallel != 1:
+        from .distributed import run_seeds_in_processes
+
+        results = run_seeds_in_processes(preset, range(first_seed, first_seed + seeds), parallel, out=out, **options)
+    else:
+        results = [run_preset(preset, seed=s, out=out, **options) for s in range(first_seed, first_seed + seeds)]
     summary = summarize_runs(results)
     summary["runs"] = results
     summary_path = Path(results[0]["run_dir"]).parent / "summary.json"
