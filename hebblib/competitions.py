@@ -267,16 +267,20 @@ class AdaptiveThreshold(Competition):
     subtracted before a binary k-WTA, and adapts so that its firing rate approaches k/N:
 
         y = kWTA_binary(u − θ),   θ_o ← θ_o + rate · ( mean_{n,h,w} y_o − k/N ).
+
+    ``positive=True``: a winner fires only where ``u − θ > 0``, as in Miconi's code (spec
+    miconi-lunelli-manzali §1.12 item 7: values below the k-th largest are zeroed, then ``y = (y > 0)``), so
+    a position whose best unit is below its threshold teaches nothing and counts in no firing rate.
     """
 
     name = "adaptive_threshold"
 
-    def __init__(self, k: int = 1, rate: float = 3.0, binary: bool = True):
+    def __init__(self, k: int = 1, rate: float = 3.0, binary: bool = True, positive: bool = False):
         super().__init__()
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"adaptive_threshold k must be an int >= 1, got {k!r}")
         check_positive("adaptive_threshold rate", rate, allow_zero=True)
-        self.k, self.rate, self.binary = k, float(rate), bool(binary)
+        self.k, self.rate, self.binary, self.positive = k, float(rate), bool(binary), bool(positive)
         self.register_buffer("threshold", torch.empty(0))
 
     def min_competitors(self):
@@ -289,6 +293,8 @@ class AdaptiveThreshold(Competition):
         theta = self.threshold.view(1, units, *([1] * (u.dim() - 2)))
         shifted = u - theta
         mask = winner_mask(shifted, self.k)
+        if self.positive:
+            mask = mask * (shifted > 0)
         y = mask if self.binary else shifted * mask
         firing_rate = mask.mean(dim=[d for d in range(mask.dim()) if d != 1])
         self.threshold += self.rate * (firing_rate - self.k / units)
@@ -301,7 +307,7 @@ class AdaptiveThreshold(Competition):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self):
-        return f"k={self.k}, rate={self.rate}, binary={self.binary}"
+        return f"k={self.k}, rate={self.rate}, binary={self.binary}" + (", positive=True" if self.positive else "")
 
 
 COMPETITIONS = {
