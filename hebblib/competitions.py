@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .distributed import LOCAL
 from .errors import check_options, check_positive, choice_error
 
 
@@ -39,6 +40,8 @@ class Competition(nn.Module):
     """Base class. ``min_competitors`` is checked against the layer's channel count at construction."""
 
     name = "base"
+    # reductions over the batch go through the reducer (the identity in one process; hebblib.distributed)
+    reducer = LOCAL
 
     def min_competitors(self) -> int:
         return 1
@@ -202,7 +205,7 @@ class TemporalCompetition(Competition):
         return self.k
 
     def forward(self, u, ctx=None):
-        recent = u.detach()
+        recent = self.reducer.gather(u.detach())  # the whole global batch, in its order
         if self.history.numel() and self.history.shape[1:] == u.shape[1:]:
             recent = torch.cat([self.history.to(u.dtype), recent])
         self.history = recent[-self.window :].clone()
@@ -296,7 +299,7 @@ class AdaptiveThreshold(Competition):
         if self.positive:
             mask = mask * (shifted > 0)
         y = mask if self.binary else shifted * mask
-        firing_rate = mask.mean(dim=[d for d in range(mask.dim()) if d != 1])
+        firing_rate = self.reducer.mean(mask.sum(dim=[d for d in range(mask.dim()) if d != 1]), mask.numel() // units)
         self.threshold += self.rate * (firing_rate - self.k / units)
         return y
 
