@@ -199,12 +199,13 @@ MICONI_PROTOCOL = (
     "Miconi's Hebbian phase (his code, spec §1.7): 20 epochs over the training images at batch 100 with random flips, "
     "the first 200 batches without weight updates (the adaptive thresholds still adapt), all three layers learning "
     "from the same forward pass; Instar through a binary winner-take-all behind adaptive thresholds (target rate "
-    "1/N, rate 3.0), summed updates with lr 1e-4 / 1e-4 / 1e-3, every unit renormalised to norm 1 after each "
+    "1/N, rate 3.0; a winner below its threshold does not fire), summed updates with lr 1e-4 / 1e-4 / 1e-3, every unit renormalised to norm 1 after each "
     "step; images ZCA-whitened (fitted on the training split) and standardised per sample before every layer. "
     "Read-out: the pipeline's Dropout(0.5) + Linear head on the 400×2×2 features, Adam 1e-3 for 20 epochs with "
     "flips (Miconi regressed one-hot labels with a Ridge; not the same read-out).")
-MICONI_LAYERS = [{"lr": 1e-4, "prune_fraction": 0.0}, {"lr": 1e-4, "prune_fraction": 0.99},
-                 {"lr": 1e-3, "prune_fraction": 0.99}]
+# per layer: his lr; the pruned fraction; winners fire only above their threshold, as in his code
+MICONI_LAYERS = [{"lr": lr, "prune_fraction": f, "competition": {"positive": True}}
+                 for lr, f in ((1e-4, 0.0), (1e-4, 0.99), (1e-3, 0.99))]
 
 
 def _miconi(published, description, triangle, prunes):
@@ -250,7 +251,7 @@ def _manzali(depth: int) -> dict:
             "supervised": {**LINEAR_20, "lr": 1e-4, "dropout": dropout}, "original_overrides": {}}
 
 
-for _depth in MANZALI_DEPTHS:  # manzali_1 ... manzali_5: python scripts/manzali_depth.py runs them in turn
+for _depth in MANZALI_DEPTHS:  # manzali_1 ... manzali_5 (python scripts/seed_runs.py manzali_1 ... manzali_5)
     PRESETS[f"manzali_{_depth}"] = _manzali(_depth)
 
 

@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads per run (OMP_NUM_THREADS, MKL_NUM_THREADS; default: torch's own)")
     parser.add_argument("--data", metavar="ROOT", default=None, help="folder holding cifar-10-batches-py/")
+    parser.add_argument("--dataset", default=None,
+                        help="run every preset on this dataset (reproduce --dataset; default CIFAR-10), e.g. fashion_mnist")
     parser.add_argument("--source", choices=("full", "subset", "auto"), default=None,
                         help="full (the default: the published comparison), or subset (the default with --quick) "
                              "for a check of the driver")
@@ -114,7 +116,8 @@ def finished(preset: dict, args, seed: int) -> dict | None:
 def command(name: str, original: bool, args, seed: int) -> list[str]:
     cmd = [sys.executable, "-m", "hebblib", "reproduce", "--preset", name, "--first-seed", str(seed), "--seeds", "1",
            "--source", args.source, "--device", args.device, "--no-progress"]
-    for flag, value in (("--data", args.data), ("--out", args.out), ("--precision", args.precision),
+    for flag, value in (("--data", args.data), ("--dataset", args.dataset), ("--out", args.out),
+                        ("--precision", args.precision),
                         ("--change", args.change), ("--limit-train", args.limit_train),
                         ("--limit-test", args.limit_test), ("--epochs", args.epochs)):
         if value is not None:
@@ -134,15 +137,20 @@ def _collect_and_render(out: Path, log: Log) -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from hebblib.data import CIFAR10NotFoundError
-    from hebblib.presets import change_preset, get_preset
+    from hebblib.data import CIFAR10NotFoundError, DatasetNotFoundError
+    from hebblib.presets import change_preset, get_preset, on_dataset
     from hebblib.results import default_out
 
     try:
         variants = [parse_variant(p) for p in args.presets] + ([("backprop", False)] if args.with_backprop else [])
         change = json.loads(args.change) if args.change else None
-        presets = {(n, o): change_preset(get_preset(n, original=o), change) if change else get_preset(n, original=o)
-                   for n, o in variants}
+
+        def resolved(name, original):  # as reproduce builds it: the dataset first, then the change
+            preset = get_preset(name, original=original)
+            preset = on_dataset(preset, args.dataset) if args.dataset else preset
+            return change_preset(preset, change) if change else preset
+
+        presets = {(n, o): resolved(n, o) for n, o in variants}
     except (ValueError, json.JSONDecodeError) as err:
         parser.error(str(err))
     if args.threads is not None:
@@ -170,7 +178,7 @@ def main(argv=None) -> int:
         label = f"{name}{' --original' if original else ''} seed {seed}"
         try:
             record = finished(presets[(name, original)], args, seed)
-        except CIFAR10NotFoundError as err:
+        except (CIFAR10NotFoundError, DatasetNotFoundError) as err:
             log(f"error: {err.message('cli')}")
             return 2
         if record is not None:

@@ -70,11 +70,13 @@ class ConvBlock(nn.Module):
         self.subtract_threshold = bool(subtract_threshold)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # θ as this batch found it: a learning layer's competition adapts θ during the conv's forward, and
+        # Miconi's code transmits relu(u − θ − mean) with the θ of the batch, updating θ after it (spec §1.6)
+        theta = getattr(self.conv.competition, "threshold", None) if self.subtract_threshold else None
+        theta = theta.clone() if theta is not None and theta.numel() else None
         u = self.conv(self.norm(x))
-        if self.subtract_threshold:
-            theta = getattr(self.conv.competition, "threshold", None)
-            if theta is not None and theta.numel() == u.shape[1]:
-                u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
+        if theta is not None and theta.numel() == u.shape[1]:
+            u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
         return activate_and_pool(self.act, self.pool, u)
 
 

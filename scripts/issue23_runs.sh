@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The full-data runs behind issue 23's numbers, one after another, each through scripts/seed_runs.py (one
+# `python -m hebblib reproduce` process per seed, resumable: a finished seed is skipped, an interrupted one goes
+# on from its saved Hebbian phase). Re-run the same command after an interruption.
+#
+#   nice -n 15 nohup scripts/issue23_runs.sh > /dev/null 2>&1 &      # everything, in this order:
+#     1. soft and optimal on Fashion-MNIST, seed 0                      (reproduce --dataset fashion_mnist)
+#     2. Manzali's depth sweep manzali_1 ... manzali_5 on CIFAR-10, seed 0
+#     3. miconi on CIFAR-10, seed 0
+#     4. soft and optimal on Fashion-MNIST, seeds 1 and 2
+#     5. the backprop twin on Fashion-MNIST, seed 0
+#   scripts/issue23_runs.sh --dry-run                                    # what is finished, what would run
+#
+# Environment: HEBBLIB_DATA (the CIFAR-10 root, default data/; Fashion-MNIST is found under it or in Debian's
+# /usr/share/datasets/fashion-mnist), THREADS (torch threads per run, default 1), RUNS (runs folder, default
+# runs/), LOG (default <RUNS>/issue23_runs.log), PYTHON (default .venv/bin/python). Nothing is collected into
+# docs/results/ here: `python scripts/results_table.py collect <RUNS>` does that afterwards.
+set -u
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+RUNS=${RUNS:-runs}
+LOG=${LOG:-$RUNS/issue23_runs.log}
+common=(--threads "${THREADS:-1}" --source full --out "$RUNS" --log "$LOG" --no-collect "$@")
+[ -n "${HEBBLIB_DATA:-}" ] && common+=(--data "$HEBBLIB_DATA")
+status=0
+step() { "$PYTHON" scripts/seed_runs.py "$@" "${common[@]}" || status=$?; [ "$status" = 130 ] && exit 130; }
+step soft optimal --dataset fashion_mnist --seeds 0
+step manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0
+step miconi --seeds 0
+step soft optimal --dataset fashion_mnist --seeds 1 2
+step backprop --dataset fashion_mnist --seeds 0
+exit "$status"

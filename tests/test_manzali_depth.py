@@ -1,0 +1,110 @@
+"""Manzali (2021, seed 004): the Krotov–Hopfield stack from 1 to 5 layers (``krotov_hopfield(depth=...)``,
+presets ``manzali_1`` ... ``manzali_5``), checked against his slides' numbers and an independent formulation of
+the rule on unfolded patches (spec miconi-lunelli-manzali §3.2, §3.4, §3.6, §3.7)."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hebblib.data import load_subset
+from hebblib.networks import build_network, krotov_hopfield
+from hebblib.presets import build_model, get_preset
+from hebblib.training import layer_settings
+
+TABLE_1 = {1: (2.0, 9, 0.08, 0.2, 66.21), 2: (8.0, 3, 0.34, 0.25, 65.22), 3: (8.0, 5, 0.25, 0.05, 63.08),
+           4: (8.0, 7, 0.235, 0.1, 58.86), 5: (8.0, 2, 0.335, 0.1, 45.45)}  # p, k, Δ, dropout, test % (spec §3.7)
+
+
+def independent_count(depth: int) -> int:
+    """Hebbian weights + the 10-class head, from the layer shapes by hand: 32 → conv5 28 → pool 14 → conv3 12 →
+    conv3 10 → pool 5 → conv3 3; the linear layer 2,304 → 300 (spec §3.6)."""
+    convs = [96 * 3 * 25, 128 * 96 * 9, 192 * 128 * 9, 256 * 192 * 9]
+    features = [96 * 14 * 14, 128 * 12 * 12, 192 * 5 * 5, 256 * 3 * 3, 300]
+    hebbian = sum(convs[:depth]) + (2304 * 300 if depth == 5 else 0)
+    return hebbian + features[depth - 1] * 10 + 10
+
+
+@pytest.mark.parametrize("depth, slides", [(1, 195_000), (2, 302_000), (3, 387_000), (4, 804_000), (5, 1_475_000)])
+def test_parameter_counts_match_the_slides(depth, slides):
+    net = krotov_hopfield(depth=depth)
+    assert net.num_parameters() == independent_count(depth)
+    assert abs(net.num_parameters() - slides) / slides < 0.002  # the slides round: 195k ... 1.475M
+    assert len(net.hebbian_layers()) == depth
+
+
+def test_a_shallower_stack_is_the_first_stages_of_the_deep_one():
+    deep = krotov_hopfield(depth=5, generator=torch.Generator().manual_seed(3))
+    for depth in (1, 2, 3, 4):
+        shallow = krotov_hopfield(depth=depth, generator=torch.Generator().manual_seed(3))
+        for name, layer in shallow.hebbian_layers().items():
+            assert torch.equal(layer.weight, deep.hebbian_layers()[name].weight)
+        assert isinstance(shallow.stages[-1], torch.nn.BatchNorm2d)  # Manzali's BN before the head
+        assert not shallow.stages[-1].affine
+
+
+@pytest.mark.parametrize("depth", [0, 6, 2.0, True, "3"])
+def test_a_bad_depth_names_the_value_and_the_range(depth):
+    with pytest.raises(ValueError, match=f"depth must be an int from 1 to 5, got {depth!r}"):
+        krotov_hopfield(depth=depth)
+
+
+def test_layers_list_has_one_dict_per_stage_of_the_depth():
+    with pytest.raises(ValueError, match="krotov_hopfield has 2 stages, so layers needs 2 dicts; got 5"):
+        krotov_hopfield(depth=2, layers=[{}] * 5)
+    assert len(krotov_hopfield(depth=2, layers=[{"lr": 0.01}, {}]).hebbian_layers()) == 2
+
+
+@pytest.mark.parametrize("depth", sorted(TABLE_1))
+def test_presets_carry_table_1(depth):
+    p, k, delta, dropout, published = TABLE_1[depth]
+    preset = get_preset(f"manzali_{depth}")
+    assert preset["published"] == published and preset["model"]["depth"] == depth
+    net = build_model(preset)
+    used = layer_settings(net)
+    assert len(used) == depth
+    for record in used.values():
+        assert record["lebesgue_p"] == p and record["competition"] == {"name": "krotov", "k": k, "delta": delta}
+        assert record["rule"]["name"] == "softhebb"
+    assert net.dropout.p == dropout
+    assert [r["update_norm"] for r in used.values()][:min(depth, 4)] == ["per_filter"] * min(depth, 4)
+
+
+def test_a_training_step_of_the_second_layer_follows_the_rule_on_unfolded_patches():
+    """Layer 2 of ``manzali_2`` (p = 8, k = 3, Δ = 0.34) after one batch of real images: the currents
+    ``I = <W_μ, x>_p`` with ``sgn(W)|W|^(p−1)``, per patch the top unit g = 1 and the k-th g = −Δ, ΔW = Σ g x −
+    (Σ g I) W, divided by its largest entry per kernel, W += lr ΔW (spec §3.2, §3.4; biopytorch's max-norm)."""
+    p, k, delta = TABLE_1[2][:3]
+    net = build_model(get_preset("manzali_2")).double()
+    images, _ = load_subset(train=True)
+    x = images[:8].double() / 255.0
+    layer = net.hebbian_layers()["conv2"]
+    seen = {}
+    layer.register_forward_pre_hook(lambda module, args: seen.setdefault("x", args[0].detach().clone()))
+    W0 = layer.weight.detach().clone()
+    net.train()
+    with torch.no_grad():
+        net.features(x)
+    net.apply_updates()
+    patches = F.unfold(seen["x"], 3).transpose(1, 2).reshape(-1, W0[0].numel())  # one row per patch of each image
+    W = W0.flatten(1)
+    currents = patches @ (W.sign() * W.abs().pow(p - 1)).T  # (patches, units)
+    order = currents.topk(k, dim=1).indices
+    g = torch.zeros_like(currents)
+    g.scatter_(1, order[:, :1], 1.0)
+    g.scatter_(1, order[:, k - 1:k], -delta)
+    dW = g.T @ patches - (g * currents).sum(0)[:, None] * W
+    dW = dW / dW.abs().amax(dim=1, keepdim=True).clamp_min(1e-30)  # a unit that never ranks: ΔW = 0
+    expected = (W + layer.lr * dW).view_as(W0)
+    torch.testing.assert_close(layer.weight.detach(), expected, rtol=1e-7, atol=1e-9)
+    assert (layer.weight.detach() - W0).abs().max() > 1e-3  # the step is large enough to be seen
+
+
+def test_depth_is_a_model_option_and_input_shape_is_not():
+    from hebblib.presets import change_preset, preset_config
+
+    assert preset_config(change_preset(get_preset("manzali_5"), {"model": {"depth": 3}})).model.options["depth"] == 3
+    with pytest.raises(ValueError, match="input_shape"):
+        preset_config(change_preset(get_preset("manzali_5"), {"model": {"input_shape": [1, 28, 28]}}))
+    net = build_network("krotov_hopfield", depth=5, input_shape=(1, 28, 28))  # 28 → ... → 2 × 2 before the linear
+    assert net.hebbian_layers()["fc5"].in_features == 256 * 2 * 2
