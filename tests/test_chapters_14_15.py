@@ -229,6 +229,10 @@ def test_similarity_demo_redraws_differently_for_every_control(tiny_runs):
     for key, other in (("network", "initial"), ("layer", "pixels"), ("batch_size", 32), ("seed", 9),
                        ("label_smoothing", 0.5)):
         assert png(ch15.similarity_demo(runs, test, **{**values, key: other})) != base, key
+    # the browser test may toggle the network while the input is shown: the picture must still change
+    pixels = {**values, "layer": "pixels"}
+    assert png(ch15.similarity_demo(runs, test, **pixels)) != png(ch15.similarity_demo(runs, test, **{
+        **pixels, "network": "initial"}))
     with pytest.raises(ValueError, match="network must be one of"):
         ch15.similarity_demo(runs, test, network="final")
     with pytest.raises(ValueError, match="layer must be one of"):

@@ -185,6 +185,7 @@ def alpha_demo(runs: dict, alpha: float = 0.5, view: str = VIEWS[1]) -> Figure:
         accs = [e["test_acc"] for e in r["history"]]
         ax_acc.plot(epochs, accs, "o-", lw=3 if a == alpha else 1, alpha=1 if a == alpha else 0.45,
                     label=f"α = {a:g}" + ("  ◀" if a == alpha else ""))
+    ax_acc.set_xticks([e["epoch"] for e in run["history"]])
     ax_acc.axhline(10, color="grey", ls=":", lw=0.8)
     ax_acc.set_xlabel("end-to-end epoch")
     ax_acc.set_ylabel("test accuracy (%)")

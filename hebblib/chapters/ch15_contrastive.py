@@ -36,7 +36,7 @@ CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship"
 QUICK = {"hidden": (512, 512, 512, 512), "source": "subset", "limit_train": 1500, "limit_test": 500, "epochs": 3}
 FULL = {"hidden": (2000, 2000, 2000, 2000), "source": "full", "limit_train": None, "limit_test": None, "epochs": 5}
 TRACE_EVERY = 2  # record the C's every this many steps
-LAYER_VIEWS = ("pixels", "fc1", "fc2", "fc3", "fc4")
+LAYER_VIEWS = ("fc1", "fc2", "fc3", "fc4", "pixels")  # the hidden layers, and the input for comparison
 NETWORK_STATES = ("initial", "trained")
 
 # Table 6.4 of the thesis: SoftHebb's rows cite Journé et al. 2023; F-2 and F-1 were read off that paper's Fig.
@@ -278,7 +278,8 @@ def similarity_demo(runs: dict, test, network: str = "trained", layer: str = "fc
     for ax in (ax_s, ax_l):
         ax.set_xticks(range(b), names if b <= 16 else [""] * b, rotation=90, fontsize=7)
         ax.set_yticks(range(b), names if b <= 16 else [""] * b, fontsize=7)
-    state = "pixels (the input, before any layer)" if layer == "pixels" else f"{layer} of the {network} network"
+    state = (f"the pixels (input of the {network} network)" if layer == "pixels"
+             else f"{layer} of the {network} network")
     ax_s.set_title(f"S at {state}\nblue: positive pairs, red: negative, black: ignored", fontsize=9.5)
     image = ax_l.imshow(loss.numpy(), cmap="magma", vmin=0, vmax=max(1.0, float(loss.max())))
     fig.colorbar(image, ax=ax_l, shrink=0.8, label="loss entry")
@@ -313,7 +314,7 @@ def separations(runs: dict, test, batch_size: int = 256, seed: int = 0) -> dict:
         for module in model.body:
             h = module(h)
             name = getattr(module, "name", None)
-            if name in LAYER_VIEWS:
+            if name in LAYER_VIEWS:  # the hidden layers
                 s = cosine_similarities(h)
                 out.setdefault(name, {})[state] = float(s[positive].mean() - s[negative].abs().mean())
     return out

@@ -164,7 +164,8 @@ demo = live_demo(
     layer=widgets.Dropdown(options=list(ch15.LAYER_VIEWS), value="fc2", description="layer"),
     batch_size=widgets.IntSlider(value=16, min=4, max=32, step=2, description="batch B"),
     seed=widgets.IntSlider(value=0, min=0, max=9, description="batch seed"),
-    label_smoothing=widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="smoothing α"),
+    label_smoothing=widgets.FloatSlider(value=0.0, min=0.0, max=0.5, step=0.05, description="label smoothing α",
+                                        style={"description_width": "initial"}),
 )
 display(demo)
 
