@@ -47,7 +47,7 @@ from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, loa
                       save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
 from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
-                      resolve_precision, seed_everything)
+                      keep_freed_memory, resolve_precision, seed_everything)
 
 QUICK_SUPERVISED_EPOCHS = 3
 CUDA_CHECK_EVERY = 50  # updates between NaN/explosion checks on the GPU (each check is a host sync)
@@ -486,7 +486,8 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
         "unsupervised": {**stats, "epochs": unsup.epochs, "batch_size": unsup.batch_size,
                          "resumed_from_checkpoint": run.resumed},
         "layers_used": layer_settings(model),
-        "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable()},
+        "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable(),
+                      "allocator": keep_freed_memory()},
         "config_hash": run.key, "recipe_hash": run.run_dir.parent.name.rsplit("-", 1)[-1],
         "run_dir": str(run.run_dir), "complete": False,
         # the competition at the end of the Hebbian phase, on a fixed batch of training images

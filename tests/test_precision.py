@@ -378,3 +378,29 @@ def test_a_run_records_its_precision_and_bf16_runs_have_their_own_folder(tmp_pat
     assert isinstance(low["precision"]["flush_denormals"], bool)
     assert low["run_dir"] != exact["run_dir"]
     assert training.run_preset(tiny, **options)["precision"]["requested"] == "auto"  # the preset's default
+
+
+def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch):
+    import platform
+
+    from hebblib import runtime
+
+    monkeypatch.setattr(runtime, "_allocator_state", None)
+    monkeypatch.setenv(runtime.KEEP_MEMORY_ENV, "0")
+    assert runtime.keep_freed_memory() == f"off ({runtime.KEEP_MEMORY_ENV}=0)"
+    monkeypatch.setattr(runtime, "_allocator_state", None)
+    monkeypatch.delenv(runtime.KEEP_MEMORY_ENV)
+    state = runtime.keep_freed_memory()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert state == "kept"
+    monkeypatch.setenv(runtime.KEEP_MEMORY_ENV, "0")  # decided once per process: a later change is not seen
+    assert runtime.keep_freed_memory() == state
+
+
+def test_flush_denormals_also_keeps_freed_memory(monkeypatch):
+    from hebblib import runtime
+
+    monkeypatch.setattr(runtime, "_allocator_state", None)
+    monkeypatch.delenv(runtime.KEEP_MEMORY_ENV, raising=False)
+    with runtime.flush_denormals():
+        assert runtime._allocator_state is not None
