@@ -791,10 +791,11 @@ def format_scaling(r: dict) -> str:
              f"thread(s) per process; torch {r['torch']}; load average before {load(r['load_before'])}, after "
              f"{load(r['load_after'])}",
              f"  {'processes':>9} {'s/batch':>8} {'img/s':>7} {'speed-up':>8} {'efficiency':>10} "
-             f"{'in collectives':>14} {'all-reduce of the weights alone':>32}"]
+             f"{'in collectives':>14} {'collectives/batch':>17} {'all-reduce of the weights alone':>32}"]
     for n, row in r["rows"].items():
         alone = "—" if row["allreduce_weights_s"] is None else f"{row['allreduce_weights_s'] * 1e3:.1f} ms"
         lines.append(f"  {n:>9} {row['seconds_per_batch']:8.3f} {row['img_s']:7.1f} {row['speedup']:8.2f} "
-                     f"{row['efficiency']:10.2f} {row['collective_share']:14.1%} {alone:>32}")
+                     f"{row['efficiency']:10.2f} {row['collective_share']:14.1%} "
+                     f"{row['collective_calls_per_batch']:17.0f} {alone:>32}")
     lines.append("  efficiency = t_1 / (N · t_N), t_N the time per global batch with N processes (the slowest)")
     return "\n".join(lines)

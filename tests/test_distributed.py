@@ -327,3 +327,20 @@ def test_seeds_in_parallel_processes_are_the_runs_alone(tmp_path):
         b = torch.load(Path(theirs["run_dir"]) / "unsupervised.pt")["model"]
         assert all(torch.equal(a[k], b[k]) for k in b)  # bit for bit
     assert parallel[0]["epochs"] != parallel[1]["epochs"]  # two seeds, two runs
+
+
+# ----- the scaling bench -------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_the_scaling_bench_reports_each_process_count():
+    lines = []
+    result = hd.bench_scaling("soft", (1, 2), batch_size=8, batches=1, width_factor=WIDTH, print_fn=lines.append)
+    rows = result["rows"]
+    assert set(rows) == {1, 2} and result["threads_per_process"] == 1
+    assert rows[1]["efficiency"] == 1.0 and rows[1]["allreduce_weights_s"] is None
+    assert rows[2]["efficiency"] == pytest.approx(rows[1]["seconds_per_batch"] / (2 * rows[2]["seconds_per_batch"]))
+    assert rows[2]["allreduce_weights_s"] > 0 and rows[2]["collective_calls_per_batch"] > 0
+    assert result["weights"] == sum(p.numel() for n, p in _model("soft").named_parameters() if "conv" in n)
+    report = lines[-1]
+    assert "efficiency = t_1 / (N · t_N)" in report and result["cpu_model"] in report
+    with pytest.raises(ValueError, match="batch_size 9 is not divisible by 2 processes"):
+        hd.bench_scaling("soft", (1, 2), batch_size=9)
