@@ -6,7 +6,8 @@ Each feature dimension is standardised, ``z = (f − mean) / std`` (std 0 → 1;
 
 * PCA: the top two principal directions (``torch.pca_lowrank``): fast, linear, deterministic per seed;
 * UMAP (``umap-learn``; n_neighbors 15, min_dist 0.1 as the thesis): non-linear, shows clusters,
-  but slow (numba compiles it on first use) and imported only when asked for.
+  but slow (numba compiles it on first use, once per machine with
+  :func:`cache_umap_compilation`) and imported only when asked for.
 """
 from __future__ import annotations
 
@@ -37,7 +38,40 @@ def _pca_2d(z: torch.Tensor, seed: int) -> torch.Tensor:
     return coords
 
 
-def _umap_2d(z: torch.Tensor, seed: int) -> torch.Tensor:
+UMAP_MODULES = ("umap.umap_", "umap.layouts", "umap.utils", "umap.spectral", "umap.distances", "umap.sparse")
+_umap_cache_enabled = False
+
+
+def cache_umap_compilation() -> int:
+    """Keep umap-learn's compiled code on disk. umap compiles its numba functions on first use (about 30 s on a
+    CPU) and, as it does not ask numba to cache them, again in every new process (every notebook kernel);
+    with numba's cache switched on for them (next to umap's sources, or in the user's cache folder where those
+    are read-only), later processes load the compiled code in about a second. Returns how many functions it
+    switched on (0 after the first call, or when umap is not the real package)."""
+    global _umap_cache_enabled
+    if _umap_cache_enabled:
+        return 0
+    _umap_cache_enabled = True
+    import importlib
+
+    try:
+        from numba.core.registry import CPUDispatcher
+        modules = [importlib.import_module(name) for name in UMAP_MODULES]
+    except ImportError:  # a stand-in for umap (tests), or an umap without these modules: nothing to cache
+        return 0
+    count = 0
+    for module in modules:
+        for function in vars(module).values():
+            if isinstance(function, CPUDispatcher) and type(function._cache).__name__ == "NullCache":
+                try:
+                    function.enable_caching()
+                    count += 1
+                except (RuntimeError, OSError):  # no cache location: it compiles as before
+                    pass
+    return count
+
+
+def _umap_2d(z: torch.Tensor, seed: int, epochs: int | None = None) -> torch.Tensor:
     try:
         import umap
     except ImportError as error:  # pragma: no cover - umap-learn is a dependency
@@ -45,14 +79,16 @@ def _umap_2d(z: torch.Tensor, seed: int) -> torch.Tensor:
                           "method='pca' needs nothing extra") from error
     if z.shape[0] < 3:
         raise ValueError(f"UMAP needs at least 3 samples, got {z.shape[0]}; use method='pca'")
+    cache_umap_compilation()
     reducer = umap.UMAP(n_neighbors=min(15, z.shape[0] - 1), min_dist=0.1, n_components=2,
-                        random_state=seed, n_jobs=1)
+                        random_state=seed, n_jobs=1, **({"n_epochs": epochs} if epochs else {}))
     return torch.as_tensor(reducer.fit_transform(z.numpy()), dtype=torch.float64)
 
 
-def embed_features(features, method: str = "umap", n: int | None = 2000, seed: int = 0):
+def embed_features(features, method: str = "umap", n: int | None = 2000, seed: int = 0, epochs: int | None = None):
     """Standardise and project to 2-D. Returns ``(coords (m, 2), indices)``: the ``m = min(n, N)``
-    samples used (a seeded random subset when N > n; all of them when n is None)."""
+    samples used (a seeded random subset when N > n; all of them when n is None). ``epochs``: UMAP's
+    optimisation epochs (default umap's: 500 below 10,000 samples); fewer draw faster, a little rougher."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid choices: {', '.join(map(repr, METHODS))}")
     features = style.to_cpu(features).double()
@@ -65,7 +101,7 @@ def embed_features(features, method: str = "umap", n: int | None = 2000, seed: i
     else:
         indices = torch.arange(total)
     z = standardize(features[indices])
-    coords = _pca_2d(z, seed) if method == "pca" else _umap_2d(z, seed)
+    coords = _pca_2d(z, seed) if method == "pca" else _umap_2d(z, seed, epochs)
     return coords, indices
 
 
