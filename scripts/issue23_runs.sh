@@ -5,10 +5,11 @@
 #
 #   nice -n 15 nohup scripts/issue23_runs.sh > /dev/null 2>&1 &      # everything, in this order:
 #     1. soft and optimal on Fashion-MNIST, seed 0                      (reproduce --dataset fashion_mnist)
-#     2. Manzali's depth sweep manzali_1 ... manzali_5 on CIFAR-10, seed 0
-#     3. miconi on CIFAR-10, seed 0
-#     4. soft and optimal on Fashion-MNIST, seeds 1 and 2
-#     5. the backprop twin on Fashion-MNIST, seed 0
+#     2. chapter 2's pruning curve (scripts/miconi_pruning.py, a reduced setting), unless already committed
+#     3. Manzali's depth sweep manzali_1 ... manzali_5 on CIFAR-10, seed 0
+#     4. miconi on CIFAR-10, seed 0
+#     5. soft and optimal on Fashion-MNIST, seeds 1 and 2
+#     6. the backprop twin on Fashion-MNIST, seed 0 (end to end, 20 epochs: about a day on one CPU thread)
 #   scripts/issue23_runs.sh --dry-run                                    # what is finished, what would run
 #
 # Environment: HEBBLIB_DATA (the CIFAR-10 root, default data/; Fashion-MNIST is found under it or in Debian's
@@ -20,11 +21,17 @@ cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
 RUNS=${RUNS:-runs}
 LOG=${LOG:-$RUNS/issue23_runs.log}
-common=(--threads "${THREADS:-1}" --source full --out "$RUNS" --log "$LOG" --no-collect "$@")
+THREADS=${THREADS:-1}
+common=(--threads "$THREADS" --source full --out "$RUNS" --log "$LOG" --no-collect "$@")
 [ -n "${HEBBLIB_DATA:-}" ] && common+=(--data "$HEBBLIB_DATA")
 status=0
 step() { "$PYTHON" scripts/seed_runs.py "$@" "${common[@]}" || status=$?; [ "$status" = 130 ] && exit 130; }
 step soft optimal --dataset fashion_mnist --seeds 0
+if [ ! -f docs/results/chapters/ch02_miconi_pruning.json ] && [ "${1:-}" != --dry-run ]; then
+  echo "[$(date -Iseconds)] start scripts/miconi_pruning.py --threads $THREADS" >> "$LOG"
+  "$PYTHON" scripts/miconi_pruning.py --threads "$THREADS" >> "$LOG" 2>&1 || status=$?
+  echo "[$(date -Iseconds)] scripts/miconi_pruning.py exited with $status" >> "$LOG"
+fi
 step manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0
 step miconi --seeds 0
 step soft optimal --dataset fashion_mnist --seeds 1 2

@@ -108,3 +108,32 @@ def test_depth_is_a_model_option_and_input_shape_is_not():
         preset_config(change_preset(get_preset("manzali_5"), {"model": {"input_shape": [1, 28, 28]}}))
     net = build_network("krotov_hopfield", depth=5, input_shape=(1, 28, 28))  # 28 → ... → 2 × 2 before the linear
     assert net.hebbian_layers()["fc5"].in_features == 256 * 2 * 2
+
+
+# ----- chapter 6 prints the measured curve beside the published one -------------------------------------------
+def test_chapter6_depth_curve_from_committed_runs(tmp_path, capsys):
+    import io
+    import json
+
+    from hebblib.chapters import ch06_krotov_hopfield as ch6
+
+    rows = ch6.depth_curve(tmp_path)  # nothing committed there
+    assert [r["published"] for r in rows] == [66.21, 65.22, 63.08, 58.86, 45.45]
+    assert all(r["measured"] is None for r in rows)
+    ch6.depth_lines(rows)
+    out = capsys.readouterr().out
+    assert out.count("not measured yet") == 5 and "seed_runs.py manzali_1" in out
+    run = {"seed": 0, "final_test_acc": 60.0, "test_acc_at_best_val": 61.5, "max_test_acc": 62.0,
+           "data": {"protocol": 2}, "recipe_hash": "abc"}
+    (tmp_path / "manzali_2.json").write_text(json.dumps({"preset": "manzali_2", "published": 65.22, "runs": [run]}))
+    rows = ch6.depth_curve(tmp_path)
+    assert rows[1]["measured"] == 61.5 and rows[1]["final"] == 60.0 and rows[0]["measured"] is None
+    ch6.depth_lines(rows)
+    out = capsys.readouterr().out
+    assert "       2     65.22%    61.50%  60.00%    -3.7" in out and out.count("not measured yet") == 4
+    buffers = []
+    for r in (ch6.depth_curve(tmp_path / "none"), rows):
+        buffer = io.BytesIO()
+        ch6.depth_figure(r).savefig(buffer, format="png", dpi=30)
+        buffers.append(buffer.getvalue())
+    assert buffers[0] != buffers[1]  # the measured point is drawn

@@ -177,3 +177,62 @@ def test_presets_follow_miconis_protocol():
     # a pruning sweep is a change of the layers' prune_fraction
     swept = preset_config("miconi", change={"layers": [{}, {"prune_fraction": 0.9}, {"prune_fraction": 0.9}]})
     assert [layer.prune_fraction for layer in swept.layers] == [0.0, 0.9, 0.9]
+
+
+# ----- chapter 2's section on dense activations, sparse plasticity and pruning ---------------------------------
+def png(fig) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=30)
+    return buffer.getvalue()
+
+
+def test_chapter2_activity_and_pruning_checks():
+    from hebblib.chapters import ch02_updates_as_gradients as ch2
+
+    dense, sparse = ch2.activity_and_plasticity("triangle", n=10), ch2.activity_and_plasticity("binary WTA", n=10)
+    for name, units in (("conv1", 100), ("conv2", 196), ("conv3", 400)):
+        assert dense[name]["units"] == units
+        assert dense[name]["learn"] <= 1 / units + 1e-9 and sparse[name]["learn"] <= 1 / units + 1e-9
+        assert 0.3 < dense[name]["transmit"] < 0.7 and abs(sparse[name]["transmit"] - 1 / units) < 1e-6
+    checks = ch2.pruning_check(fraction=0.9, steps=2, n=10)
+    assert set(checks) == {"conv2", "conv3"}
+    for check in checks.values():
+        assert 0.08 < check["kept"] < 0.12 and check["max_pruned"] == 0.0 and check["norm_gap"] < 1e-5
+
+
+def test_chapter2_pruning_sweep_and_demo_redraws_per_control(monkeypatch):
+    from hebblib.chapters import ch02_updates_as_gradients as ch2
+
+    sweep = ch2.pruning_sweep(fractions=(0.0, 0.99), outputs=("triangle",), hebbian_epochs=1, width=0.125,
+                              limit_train=100, limit_test=40, probe_epochs=1, source="subset")
+    assert [(r["output"], r["fraction"]) for r in sweep["rows"]] == [("triangle", 0.0), ("triangle", 0.99)]
+    assert all(0 <= r["untrained"] <= 100 and 0 <= r["trained"] <= 100 for r in sweep["rows"])
+    assert sweep["n_train"] == 90 and sweep["warmup_batches"] == 0
+    base = png(ch2.pruning_demo(0.99, "triangle", committed=sweep))
+    assert png(ch2.pruning_demo(0.0, "triangle", committed=sweep)) != base
+    assert png(ch2.pruning_demo(0.999, "triangle", committed=sweep)) != base
+    assert png(ch2.pruning_demo(0.99, "binary WTA", committed=sweep)) != base
+    assert png(ch2.pruning_demo(0.99, "triangle", committed=None)) != base  # not measured: says so
+    with pytest.raises(ValueError, match="unknown output 'dense'"):
+        ch2.miconi_net(0.5, "dense")
+
+
+def test_chapter2_reads_the_committed_pruning_run(tmp_path, monkeypatch, capsys):
+    import hebblib.results as results
+    from hebblib.chapters import ch02_updates_as_gradients as ch2
+
+    monkeypatch.setattr(results, "chapter_results_dir", lambda: tmp_path)
+    assert ch2.committed_pruning_curve() is None
+    ch2.pruning_report(None)
+    assert "not measured yet (python scripts/miconi_pruning.py)" in capsys.readouterr().out
+    rows = [{"output": "triangle", "fraction": 0.99, "untrained": 50.0, "trained": 60.25},
+            {"output": "binary WTA", "fraction": 0.0, "untrained": 11.0, "trained": 30.5}]
+    results.save_chapter_result(ch2.PRUNING_RESULT, {"curve": rows, "setting": "a test setting"}, tmp_path)
+    committed = ch2.committed_pruning_curve()
+    assert committed["rows"] == rows
+    ch2.pruning_report(committed)
+    out = capsys.readouterr().out
+    assert "triangle output, 0.99 of layers 2–3 pruned, trained: measured 60.2% | published 64.5%" in out
+    assert "binary WTA output, 0 of layers 2–3 pruned, trained: measured 30.5% | published 34.5%" in out

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from ..data import load_subset
 from ..layers import HebbianConv2d
 from ..surrogate import surrogate_loss, surrogate_update
-from ..runtime import single_thread
+from ..runtime import is_quick, single_thread
 from ..notebook import print_checks
 
 SURROGATE_RULES = ("hebb", "instar", "oja")
@@ -228,6 +228,190 @@ def time_update_paths(units: int = 32, batch: int = 64, image_size: int = 32, ke
             "ratio": seconds["surrogate"] / seconds["direct"], "units": units, "batch": batch}
 
 
+# ----- 5. dense activations, sparse plasticity, pruning (Miconi 2021 §3.2; spec §1.6) -----------------------
+PRUNE_FRACTIONS = (0.0, 0.5, 0.9, 0.99, 0.999)  # his code's ready-made sweep (spec §1.6); layers 2 and 3 only
+OUTPUT_KINDS = ("triangle", "binary WTA")  # what a layer transmits; it always *learns* through the binary WTA
+# Table 1 of the paper, final output, trained weights (10-run means): (output, pruned fraction) -> %
+MICONI_PUBLISHED = {("triangle", 0.99): 64.55, ("binary WTA", 0.0): 34.5}
+MICONI_SOURCE = "Miconi 2021, Table 1 (final output after 20 Hebbian epochs, 10-run means)"
+PRUNING_RESULT = "ch02_miconi_pruning"  # docs/results/chapters/<name>.json, written by scripts/miconi_pruning.py
+
+
+def miconi_net(fraction: float = 0.99, output: str = "triangle", width: float = 1.0, seed: int = 0):
+    """The ``miconi`` preset's network with ``fraction`` of the weights of layers 2 and 3 pruned and ``output``
+    transmitted (``'triangle'``: relu(a − mean_c a), a = u − θ; ``'binary WTA'``: the winner's 1)."""
+    from ..errors import check_choice
+    from ..networks import build_network
+    from ..presets import get_preset
+
+    check_choice("output", output, OUTPUT_KINDS)
+    layers = [{**layer, "prune_fraction": 0.0 if i == 0 else float(fraction)}
+              for i, layer in enumerate(get_preset("miconi")["layers"])]
+    return build_network("miconi", layers, triangle=output == "triangle", width_factor=width,
+                         generator=torch.Generator().manual_seed(seed))
+
+
+def activity_and_plasticity(output: str = "triangle", fraction: float = 0.99, n: int = 50, seed: int = 0) -> dict:
+    """One training-mode forward of ``n`` subset images through :func:`miconi_net`: per layer the fraction of
+    units that *learn* at a position (the binary WTA's ŷ = 1) and the fraction that *transmit* (output > 0)."""
+    net = miconi_net(fraction, output, seed=seed)
+    seen, hooks = {}, []
+    for i, stage in enumerate(net.stages, start=1):
+        hooks.append(stage.conv.competition.register_forward_hook(
+            lambda m, args, y, i=i: seen.__setitem__(("learn", i), float(y.mean()))))
+        hooks.append(stage.act.register_forward_hook(
+            lambda m, args, out, i=i: seen.__setitem__(("transmit", i), float((out > 0).float().mean()))))
+    images = load_subset(train=True)[0][:n].float() / 255.0
+    net.train()
+    with torch.no_grad():
+        net.features(images)
+    for hook in hooks:
+        hook.remove()
+    return {f"conv{i}": {"units": stage.conv.out_channels, "learn": seen[("learn", i)],
+                         "transmit": seen[("transmit", i)]} for i, stage in enumerate(net.stages, start=1)}
+
+
+def pruning_check(fraction: float = 0.99, steps: int = 3, n: int = 50, seed: int = 0) -> dict:
+    """A few Hebbian steps of :func:`miconi_net`; per pruned layer the fraction of weights kept, the largest
+    |w| where the mask is 0, and the largest |‖W_o‖ − 1| over units that kept a weight."""
+    net = miconi_net(fraction, seed=seed)
+    images = load_subset(train=True)[0][: n * steps].float() / 255.0
+    net.train()
+    for step in range(steps):
+        with torch.no_grad():
+            net.features(images[step * n:(step + 1) * n])
+        net.apply_updates()
+    out = {}
+    for name, layer in net.hebbian_layers().items():
+        if layer.mask is None:
+            continue
+        weight = layer.weight.detach()
+        norms = weight.flatten(1).norm(dim=1)
+        alive = layer.mask.flatten(1).sum(1) > 0
+        out[name] = {"kept": float(layer.mask.mean()), "max_pruned": float(weight[layer.mask == 0].abs().max()),
+                     "norm_gap": float((norms[alive] - 1).abs().max()), "dead_units": int((~alive).sum())}
+    return out
+
+
+def pruning_sweep(fractions=PRUNE_FRACTIONS, outputs=OUTPUT_KINDS, hebbian_epochs: int = 1, width: float = 1.0,
+                  limit_train: int | None = None, limit_test: int | None = None, probe_epochs: int = 10,
+                  warmup_batches: int | None = None, seed: int = 0, source: str | None = None,
+                  progress: bool = False) -> dict:
+    """Test accuracy of the final output against the pruned fraction, per transmitted output: for each
+    (output, fraction) the network of :func:`miconi_net` read out untrained and after ``hebbian_epochs`` of
+    Miconi's Hebbian phase (batch 100, flips, ``warmup_batches`` without updates: default a fifth of an epoch,
+    at most his 200), by the library's linear probe (Adam 1e-3, ``probe_epochs``) on the ZCA-whitened images.
+    ``source``: 'subset' (quick mode's default) or 'full' (``limit_*``: the first images of each split)."""
+    from ..classifier import linear_probe, probe_summary
+    from ..training import load_splits, resolve_source, train_hebbian
+
+    if source is None:
+        source, notice = resolve_source("auto", quick=is_quick())
+        if notice:
+            print(notice)
+    data = load_splits({"normalization": "zca", "zca_eps": 1e-3}, source=source, limit_train=limit_train,
+                       limit_test=limit_test)
+    batches = -(-len(data[0]) // 100)
+    warmup = min(200, batches // 5) if warmup_batches is None else warmup_batches
+    rows, start = [], time.perf_counter()
+    for output in outputs:
+        for fraction in fractions:
+            net = miconi_net(fraction, output, width, seed)
+            read = lambda: probe_summary(linear_probe(  # noqa: E731
+                net, *data, epochs=probe_epochs, head=torch.nn.Linear(net.num_features, 10), seed=seed,
+                dtype=torch.float32, progress=False))
+            untrained = read()
+            train_hebbian(net, data[0], epochs=hebbian_epochs, batch_size=100, augment=True, warmup_batches=warmup,
+                          generator=torch.Generator().manual_seed(seed + 7), progress=progress,
+                          label=f"Miconi, {output}, {fraction:g} pruned")
+            trained = read()
+            rows.append({"output": output, "fraction": float(fraction), "untrained": untrained["final_test_acc"],
+                         "trained": trained["final_test_acc"], "trained_at_best_val": trained["test_acc_at_best_val"]})
+    return {"rows": rows, "n_train": len(data[0]), "n_test": len(data[2]), "source": source,
+            "hebbian_epochs": hebbian_epochs, "warmup_batches": warmup, "probe_epochs": probe_epochs, "width": width,
+            "seconds": time.perf_counter() - start}
+
+
+def pruning_curve_figure(sweep: dict, fraction: float | None = None, output: str | None = None,
+                         committed: dict | None = None, ax=None):
+    """Accuracy against the pruned fraction f (on a log scale of the kept fraction 1 − f), trained (solid) and
+    untrained (dotted), one colour per output; ``committed``: the script's reduced full-data sweep, drawn beside
+    (squares); the published points of Table 1 as stars; ``fraction``/``output``: the point to ring."""
+    colours = {"triangle": "tab:orange", "binary WTA": "tab:blue"}
+    for record, style, where in ((sweep, "o", "this run"), (committed, "s", "committed run")):
+        if not record:
+            continue
+        for kind in OUTPUT_KINDS:
+            rows = [r for r in record["rows"] if r["output"] == kind]
+            if not rows:
+                continue
+            xs = [1.0 - r["fraction"] for r in rows]
+            ax.plot(xs, [r["trained"] for r in rows], style + "-", color=colours[kind], alpha=1.0 if where ==
+                    "committed run" or not committed else 0.45, label=f"{kind}, trained ({where})")
+            ax.plot(xs, [r["untrained"] for r in rows], style + ":", color=colours[kind], alpha=0.6,
+                    label=f"{kind}, untrained ({where})")
+    for (kind, f), value in MICONI_PUBLISHED.items():
+        ax.plot([1.0 - f], [value], "*", ms=13, color=colours[kind], markeredgecolor="k", label=f"published: {kind}")
+    if fraction is not None and output is not None:
+        rows = [r for r in ((committed or sweep)["rows"]) if r["output"] == output and r["fraction"] == fraction]
+        for r in rows:
+            ax.plot([1.0 - fraction], [r["trained"]], "o", ms=16, mfc="none", mec="k", mew=2)
+    if fraction is not None:
+        ax.axvline(1.0 - fraction, color="0.6", lw=1, ls="--", zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlim(1.6, 6e-4)  # dense on the left, most pruned on the right
+    ax.set_xticks([1.0 - f for f in PRUNE_FRACTIONS], [f"{f:g}" for f in PRUNE_FRACTIONS])
+    ax.minorticks_off()
+    ax.set(xlabel="fraction of the weights of layers 2–3 pruned", ylabel="test accuracy (%)",
+           title="Final output, linear read-out")
+    ax.legend(fontsize=7, loc="best")
+
+
+def committed_pruning_curve() -> dict | None:
+    """The committed reduced full-data sweep of ``scripts/miconi_pruning.py``
+    (``docs/results/chapters/ch02_miconi_pruning.json``), as :func:`pruning_sweep` returns it, or None."""
+    from ..results import chapter_result
+
+    record = chapter_result(PRUNING_RESULT)
+    return None if record is None else {"rows": record["curve"], "setting": record["setting"], "record": record}
+
+
+def pruning_demo(fraction: float = 0.99, output: str = "triangle", committed: dict | None = None,
+                 sweep: dict | None = None, units: int = 12) -> Figure:
+    """Left: the accuracy curves (the committed run, or ``sweep``) with the chosen point ringed, and Miconi's
+    published points. Right: the weights of ``units`` units of layer 2 at that pruned fraction, one row per
+    unit (its 100 input channels × 3×3 taps), grey = pruned."""
+    fig = Figure(figsize=(12, 4.6), layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1.1, 1.0))
+    pruning_curve_figure(sweep or {"rows": []}, fraction, output, committed, ax=left)
+    if not (committed or sweep):
+        left.text(0.5, 0.5, "not measured yet:\npython scripts/miconi_pruning.py", transform=left.transAxes,
+                  ha="center", va="center", fontsize=10, color="0.3")
+    layer = miconi_net(fraction, output).hebbian_layers()["conv2"]
+    w = layer.weight.detach()[:units].flatten(1)
+    image = w / w.abs().amax(dim=1, keepdim=True).clamp_min(1e-12)
+    right.imshow(image.numpy(), aspect="auto", cmap="RdBu_r", vmin=-1, vmax=1, interpolation="nearest")
+    kept = 1.0 if layer.mask is None else float(layer.mask.mean())
+    right.set(xlabel="input weight (100 channels × 9 taps)", ylabel="unit of layer 2",
+              title=f"layer 2, {100 * fraction:g} % pruned ({output}): {100 * kept:.1f} % kept")
+    return fig
+
+
+def pruning_report(committed: dict | None) -> None:
+    """The committed pruning curve's published points and the full-data ``miconi`` preset beside Miconi's."""
+    from ..notebook import report, report_committed_preset
+
+    for (kind, f), value in MICONI_PUBLISHED.items():
+        label = f"Miconi's network, {kind} output, {f:g} of layers 2–3 pruned, trained"
+        rows = [r for r in (committed or {}).get("rows", []) if r["output"] == kind and r["fraction"] == f]
+        if not rows:
+            print(f"{label}: not measured yet (python scripts/miconi_pruning.py)")
+            continue
+        report(label, rows[0]["trained"], value, MICONI_SOURCE,
+               f"reduced run: {committed['setting']}; docs/results/chapters/{PRUNING_RESULT}.json")
+    report_committed_preset("miconi", MICONI_PUBLISHED[("triangle", 0.99)], MICONI_SOURCE)
+
+
 # ----- summary ----------------------------------------------------------------------------------------
 def summary_rows(sign: dict, paths: dict, gap_binary: float, gap_graded: float):
     """Measured agreement beside the target of each claim (values rounded for a stable printout)."""
@@ -245,6 +429,9 @@ def summary_rows(sign: dict, paths: dict, gap_binary: float, gap_graded: float):
 
 
 __all__ = [
+    "MICONI_PUBLISHED", "OUTPUT_KINDS", "PRUNE_FRACTIONS", "PRUNING_RESULT", "activity_and_plasticity",
+    "committed_pruning_curve", "miconi_net", "pruning_check", "pruning_curve_figure", "pruning_demo", "pruning_report",
+    "pruning_sweep",
     "OUTPUTS", "SURROGATE_RULES", "cifar_batch", "compare_update_paths", "exercise_cases", "hand_update",
     "instar_surrogate_output_solution", "make_conv_layer", "oja_minus_instar", "per_patch_update", "print_checks",
     "sign_convention_demo", "single_thread", "summary_rows", "time_update_paths", "update_from_output",

@@ -534,3 +534,64 @@ def report_lines(counts: dict, result: dict, quick: bool | None = None) -> None:
     report("one Krotov conv layer + linear classifier, test accuracy", result["final_test_acc"],
            MANZALI_TABLE[1], MANZALI_SOURCE, mode)
     print_full_result(FULL_RESULT, "one Krotov conv layer + linear classifier", MANZALI_TABLE[1], MANZALI_SOURCE)
+
+
+# ----- 6. depth: one to five Krotov layers (Manzali's Table 1 and 2) ------------------------------------------
+# Table 2 of the slides: Amato et al. (2019)'s Hebbian rule and full SGD on the same architecture, by depth.
+AMATO_HEBBIAN = {1: 63.92, 2: 63.81, 3: 58.28, 4: 52.99, 5: 41.78}
+FULL_SGD = {1: 60.71, 2: 66.30, 3: 72.39, 4: 82.69, 5: 84.95}
+DEPTH_SOURCE = "Manzali 2021, Tables 1 and 2 (p, k, Δ and dropout tuned per depth by Optuna)"
+DEPTH_COMMAND = "python scripts/seed_runs.py manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0 --data ROOT"
+
+
+def depth_curve(directory=None) -> list[dict]:
+    """Per depth 1–5: Manzali's published test accuracy and the committed full-data run of the library's preset
+    ``manzali_<depth>`` (``docs/results/manzali_<depth>.json``, :func:`hebblib.results.full_data_accuracy`):
+    the test accuracy at the best-validation epoch (Manzali kept the best-validation checkpoint), the final and the
+    max; None where that depth has not been run yet."""
+    from ..results import full_data_accuracy
+
+    rows = []
+    for depth, published in MANZALI_TABLE.items():
+        full = full_data_accuracy(f"manzali_{depth}", directory=directory)
+        rows.append({"depth": depth, "published": published, "amato_hebbian": AMATO_HEBBIAN[depth],
+                     "full_sgd": FULL_SGD[depth], "measured": None if full is None else full["at_best_val"],
+                     "final": None if full is None else full["final"], "max": None if full is None else full["max"],
+                     "seeds": None if full is None else full["seeds"], "file": None if full is None else full["file"]})
+    return rows
+
+
+def depth_lines(rows: list[dict]) -> None:
+    """The measured depth curve beside the published one, one line per depth."""
+    print(f"Krotov–Hopfield stack on all of CIFAR-10, test accuracy by depth; published: {DEPTH_SOURCE}")
+    print(f"  {'layers':>6}  {'published':>9}  {'measured':>8}  {'final':>6}  {'gap':>6}")
+    for row in rows:
+        if row["measured"] is None:
+            print(f"  {row['depth']:>6}  {row['published']:>8.2f}%  not measured yet")
+            continue
+        print(f"  {row['depth']:>6}  {row['published']:>8.2f}%  {row['measured']:>7.2f}%  {row['final']:>5.2f}%  "
+              f"{row['measured'] - row['published']:>+6.1f}")
+    measured = [r for r in rows if r["measured"] is not None]
+    if measured:
+        print(f"  measured: the preset manzali_<layers>, one seed, test accuracy at the best-validation epoch "
+              f"(final: the last of the 20 read-out epochs); {measured[0]['file'].rsplit('/', 1)[0]}/")
+    if len(measured) < len(rows):
+        print(f"  to measure the missing depths: {DEPTH_COMMAND}")
+
+
+def depth_figure(rows: list[dict]) -> Figure:
+    """Test accuracy against the number of Hebbian layers: Manzali's Krotov stack (published and measured here),
+    Amato et al.'s Hebbian rule and full SGD (his Table 2)."""
+    fig = Figure(figsize=(7.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    depths = [r["depth"] for r in rows]
+    ax.plot(depths, [r["published"] for r in rows], "o-", color="tab:blue", label="Krotov–Hopfield, published")
+    measured = [(r["depth"], r["measured"]) for r in rows if r["measured"] is not None]
+    if measured:
+        ax.plot(*zip(*measured), "s--", color="tab:orange", label="Krotov–Hopfield, measured here")
+    ax.plot(depths, [r["amato_hebbian"] for r in rows], "^:", color="tab:green", label="Hebbian of Amato et al.")
+    ax.plot(depths, [r["full_sgd"] for r in rows], "v:", color="tab:gray", label="full SGD (backprop)")
+    ax.set(xlabel="Hebbian layers before the linear classifier", ylabel="CIFAR-10 test accuracy (%)",
+           xticks=depths, title="Deeper unsupervised Krotov stacks lose accuracy")
+    ax.legend(fontsize=8)
+    return fig
