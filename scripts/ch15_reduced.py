@@ -116,8 +116,8 @@ def main(argv=None) -> int:
     for name, p in out["presets"].items():
         b, f = p["test_acc_at_best_val"], p["final_test_acc"]
         published = "—" if p["published"] is None else f"{p['published']:.2f} ± {p['published_std']:.2f} (full data)"
-        print(f"  {name:30s} at best val {b['mean']:.2f} ± {b['std']:.2f} %, final {f['mean']:.2f} ± {f['std']:.2f} % "
-              f"| published {published}")
+        print(f"  {name:30s} at best val {b['mean']:.2f} ± {b['std']:.2f} %, final {f['mean']:.2f} ± "
+              f"{f['std']:.2f} % | published {published}")
     print(f"wall time {out['wall_s'] / 60:.1f} min on {record['device']} ({record['cpu_model']}, "
           f"{record['threads']} threads; load average before {out['load_before'][0]:.1f}); "
           f"wrote {os.path.relpath(json_path, ROOT)}")

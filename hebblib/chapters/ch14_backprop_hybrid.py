@@ -39,7 +39,7 @@ COMPARED = ("backprop", "soft", "optimal")  # the full-data rows printed beside 
 # ----- 1. the α-mix: the exercise ------------------------------------------------------------------------
 def mixed_gradient_solution(grad_bp: torch.Tensor, delta_w: torch.Tensor, alpha: float,
                             unit_rates: torch.Tensor) -> torch.Tensor:
-    """Reference solution: ``(1 − α)·grad_BP − α·η_o·ΔW``, ``unit_rates`` η_o one per output unit (dim 0)."""
+    """Reference solution: ``(1 − α)·grad_BP − α·η_o·ΔW``; ``unit_rates``: η_o, one per output unit (dim 0)."""
     rates = unit_rates.view(-1, *([1] * (delta_w.dim() - 1)))
     return (1 - alpha) * grad_bp - alpha * rates * delta_w
 
@@ -322,7 +322,8 @@ def summary_checks(runs: dict) -> list:
 
 
 __all__ = [
-    "COMPARED", "FULL", "QUICK", "VIEWS", "alpha_demo", "change_directions", "costs_record", "hybrid_sweep", "library_cases",
+    "COMPARED", "FULL", "QUICK", "VIEWS", "alpha_demo", "change_directions", "costs_record", "hybrid_sweep",
+    "library_cases",
     "library_mixed_gradient", "mixed_gradient_cases", "mixed_gradient_solution", "print_costs",
     "print_full_data_rows", "print_sweep_record", "print_sweep_runs", "summary_checks", "sweep_figure_path",
     "sweep_record", "sweep_setting", "unit_rates",

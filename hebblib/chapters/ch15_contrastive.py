@@ -274,10 +274,12 @@ def similarity_demo(runs: dict, test, network: str = "trained", layer: str = "fc
         cells = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in mask.nonzero().tolist()]
         ax_s.add_collection(PatchCollection(cells, facecolor="none", edgecolor=colour,
                                             linewidth=1.6 if colour == "tab:blue" else 0.5))
-    names = [CLASSES[int(t)] for t in labels]
+    classes, counts = torch.unique_consecutive(labels, return_counts=True)  # one tick per class block
+    centres = (torch.cumsum(counts, 0) - counts / 2 - 0.5).tolist()
+    names = [CLASSES[int(t)] for t in classes]
     for ax in (ax_s, ax_l):
-        ax.set_xticks(range(b), names if b <= 16 else [""] * b, rotation=90, fontsize=7)
-        ax.set_yticks(range(b), names if b <= 16 else [""] * b, fontsize=7)
+        ax.set_xticks(centres, names, rotation=90, fontsize=7)
+        ax.set_yticks(centres, names, fontsize=7)
     state = (f"the pixels (input of the {network} network)" if layer == "pixels"
              else f"{layer} of the {network} network")
     ax_s.set_title(f"S at {state}\nblue: positive pairs, red: negative, black: ignored", fontsize=9.5)
@@ -403,7 +405,7 @@ def print_full_data_commands(reduced: dict | None = None) -> None:
     """The commands that measure the full-data rows, and (from the reduced runs' speed) how long each takes here."""
     names = ("contrastive_conv_f1", "contrastive_conv_f1_backprop", "contrastive_mlp", "contrastive_mlp_backprop",
              "contrastive_conv_f4")
-    print("the full-data rows are measured by (50 epochs for the conv presets, 100 for the MLP ones, on 45,000 images):")
+    print("the full-data rows are measured by (50 epochs for the conv presets, 100 for the MLP ones, 45,000 images):")
     for name in names:
         line = f"  python -m hebblib reproduce --preset {name} --seeds 3 --source full --data ROOT"
         row = (reduced or {}).get("presets", {}).get(name)
