@@ -50,7 +50,7 @@ def tiny_net(name: str = "hard_basic", width: float = 0.0625):
 def data(n: int = 64, normalization: str = "standardize"):
     from hebblib.training import load_splits
 
-    train, val, test = load_splits({"normalization": normalization}, source="subset", limit_train=max(n, 40),
+    train, val, test = load_splits({"normalization": normalization}, source="subset", limit_train=max(n, 100),
                                    limit_test=40)
     return train, val, test
 
@@ -169,7 +169,7 @@ def test_layer_updates_leave_the_network_and_point_downhill():
     x, y = data(40)[0].get(slice(0, 32))
     steps = interpret.layer_updates(bp, x, y)
     layers = interpret.competing_layers(bp)
-    loss = lambda: float(F.cross_entropy(bp.train()(x), y))  # noqa: E731
+    loss = lambda: float(F.cross_entropy(bp.train()(x), y).detach())  # noqa: E731
     torch.manual_seed(1)
     start = loss()
     with torch.no_grad():
@@ -284,7 +284,7 @@ def test_config_error_and_command_line():
 def fake_summary():
     runs = []
     for seed, shift in ((0, 0.0), (1, 2.0), (2, -1.0)):
-        epochs = [{"epoch": e, "test_acc": 40 + shift + e, "val_acc": 41 + shift + (e % 2)} for e in (1, 2, 3)]
+        epochs = [{"epoch": e, "test_acc": 40 + shift + e, "val_acc": 41 + shift + (0, 2, 1)[e - 1]} for e in (1, 2, 3)]
         runs.append({"seed": seed, "epochs": epochs})
     summary = {"preset": "hard_basic", "seeds": [0, 1, 2], "runs": runs, "data": {"source": "subset"}}
     for key, values in (("final_test_acc", [43, 45, 42]), ("test_acc_at_best_val", [42, 44, 41]),
@@ -304,3 +304,14 @@ def test_measure_demo_marks_the_epoch_of_each_measure():
         ch17.measure_demo("mean", 0, summary)
     with pytest.raises(ValueError, match="seed 5 was not run"):
         ch17.measure_demo("final_test_acc", 5, summary)
+
+
+def test_umap_compiled_code_is_cached_on_disk():
+    import umap.umap_
+
+    from hebblib.plots import embedding
+
+    embedding.cache_umap_compilation()
+    for function in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths):
+        assert type(function._cache).__name__ != "NullCache"  # numba writes and reads its compiled code
+    assert embedding.cache_umap_compilation() == 0  # once per process

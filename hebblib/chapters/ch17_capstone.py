@@ -180,11 +180,12 @@ def design_cases():
     return [(0, CHECK_IMAGES), (1, CHECK_IMAGES)]
 
 
-def check_design(design, name: str = "your network"):
-    """``check_exercise`` of ``design`` against the reference design, on :func:`design_cases`."""
+def check_design(design, name: str = "your network") -> None:
+    """Print the verdict of ``check_exercise`` for ``design`` against the reference design, on
+    :func:`design_cases`."""
     from ..notebook import check_exercise
 
-    return check_exercise(name, design_check(design), design_check(design_solution), design_cases())
+    check_exercise(name, design_check(design), design_check(design_solution), design_cases())
 
 
 def checked_preset(check) -> dict:
@@ -434,8 +435,10 @@ def _measure_epoch(run: dict, measure: str) -> int:
     epochs = run["epochs"]
     if measure == "final_test_acc":
         return epochs[-1]["epoch"]
+    if measure == "test_acc_at_best_val" and "best_val_epoch" in run:  # the epoch the report itself chose
+        return run["best_val_epoch"]
     key = "val_acc" if measure == "test_acc_at_best_val" else "test_acc"
-    return max(epochs, key=lambda e: e[key])["epoch"]
+    return max(epochs, key=lambda e: e[key])["epoch"]  # the first of equal ones, as the report
 
 
 def measure_demo(measure: str = "final_test_acc", seed: int = 0, summary: dict | None = None) -> Figure:

@@ -97,7 +97,7 @@ ch17.print_layers(my_preset)
 
 # %%
 # NBVAL_CHECK_OUTPUT
-ch17.check_design(ch17.broken_design);
+ch17.check_design(ch17.broken_design)
 
 # %% [markdown]
 # ## 3. Your design beside the presets
