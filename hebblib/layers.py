@@ -41,6 +41,9 @@ UPDATE_PATHS = ("direct", "surrogate")
 
 # CPU forward in channels-last from this many inputs per filter (in_channels·kh·kw) up; measured on 2 cores
 CHANNELS_LAST_MIN_FAN_IN = 2048
+# A frozen layer (feature extraction) forms its bf16 products with the convolution kernel below this fan-in,
+# where no Hebbian term shares the patches; above it the patches' matrix product was as fast (soft's conv3)
+FROZEN_MATMUL_MIN_FAN_IN = 2048
 
 def _check_size(name: str, value, minimum: int) -> None:
     """``kernel_size``, ``stride``, ``padding``, ``dilation``: an int >= ``minimum`` or a pair of them."""
@@ -200,7 +203,10 @@ class _HebbianBase(nn.Module):
             return None
         if self.low_precision_kernel is not None:
             return self.low_precision_kernel
-        return low_precision_kernel(x_padded.device.type, self._weight4d()[0].numel())
+        fan_in = self._weight4d()[0].numel()
+        if not (self.training and self.plastic) and fan_in < FROZEN_MATMUL_MIN_FAN_IN:
+            return "conv"  # frozen: no update shares the patches (soft's conv2: oneDNN 1.5x less CPU time)
+        return low_precision_kernel(x_padded.device.type, fan_in)
 
     def _patches(self, x_padded):
         """The input patches in ``compute_dtype`` (N, H', W', kh·kw·C) when the layer forms its bf16 products
