@@ -12,7 +12,8 @@ trained by backprop), layer by layer (spec nimmo-thesis §5, §3.3.13).
 * :func:`unit_geometry`, :func:`unit_box`: which input pixels a unit at position ``(i, j)`` of a layer
   sees, from the kernels, strides and paddings on the way, by the recursion (``k' = d (k − 1) + 1``)
 
-      rf_l = rf_{l−1} + (k'_l − 1)·jump_{l−1},   start_l = start_{l−1} + ((k'_l − 1)/2 − p_l)·jump_{l−1},
+      rf_l = rf_{l−1} + (k'_l − 1)·jump_{l−1},
+      start_l = start_{l−1} + ((k'_l − 1)/2 − p_l)·jump_{l−1},
       jump_l = jump_{l−1}·s_l,
 
   where ``start`` is the centre of unit 0 in input pixels; unit ``i`` is centred on ``start + i·jump``
@@ -55,20 +56,20 @@ def competing_layers(model) -> dict[str, nn.Module]:
 class CompetitionRecorder:
     """Win counts of every competing layer (:func:`competing_layers`) while a network trains.
 
-    While a layer is in training mode, a forward hook counts, for each unit ``o``, the sites (image,
-    position) where ``o = argmax u`` (what a Hebbian layer's ``win_counts`` counts; for a backprop layer
-    the same argmax over its channels). Every ``every`` batches the counts since the last record are kept
-    as one window: ``windows[layer]`` is a list of (C,) tensors, ``images`` the images seen at the end of
-    each window.
+    While a layer is in training mode (in any mode with ``training_only=False``), a forward hook counts, for
+    each unit ``o``, the sites (image, position) where ``o = argmax u`` (what a Hebbian layer's ``win_counts``
+    counts; for a backprop layer the same argmax over its channels). Every ``every`` batches the counts since
+    the last record are kept as one window: ``windows[layer]`` is a list of (C,) tensors, ``images`` the images
+    seen at the end of each window.
 
     Use it as ``train_hebbian(model, data, callback=recorder)`` (it attaches its hooks in ``start`` and
     records after every update) or as ``train_end_to_end(..., hook=recorder)`` after ``recorder.start(model)``;
     call :meth:`stop` afterwards to remove the hooks."""
 
-    def __init__(self, every: int = 1):
+    def __init__(self, every: int = 1, training_only: bool = True):
         if not (isinstance(every, int) and every >= 1):
             raise ValueError(f"every must be an int >= 1, got {every!r}")
-        self.every = every
+        self.every, self.training_only = every, bool(training_only)
         self.windows: dict[str, list[torch.Tensor]] = {}
         self.images: list[int] = []
         self._handles, self._pending, self._seen, self._steps = [], {}, 0, 0
@@ -93,7 +94,7 @@ class CompetitionRecorder:
 
     def _counter(self, name: str, first: bool):
         def hook(module, inputs, u):
-            if module.training:
+            if module.training or not self.training_only:
                 self._pending[name] += dg.winner_counts(u)
                 if first:
                     self._seen += u.shape[0]
@@ -288,7 +289,8 @@ def top_patches(images: torch.Tensor, responses: dict, geometry: dict, channel: 
     patches = images.new_zeros(k, images.shape[1], rf_h, rf_w)
     height, width = images.shape[2:]
     for n, index in enumerate(order.tolist()):
-        top, left, _, _ = unit_box(geometry, int(responses["rows"][index, channel]), int(responses["cols"][index, channel]))
+        row, col = int(responses["rows"][index, channel]), int(responses["cols"][index, channel])
+        top, left, _, _ = unit_box(geometry, row, col)
         t0, l0 = max(top, 0), max(left, 0)
         t1, l1 = min(top + rf_h, height), min(left + rf_w, width)
         if t1 > t0 and l1 > l0:
@@ -415,7 +417,7 @@ def full_data_network(preset: str, seed: int = 0, out=None):
 
 
 __all__ = [
-    "CompetitionRecorder", "block_names", "centre_unit_fields", "competing_layers", "full_data_command", "full_data_network",
-    "full_data_run", "input_normalizer", "layer_probe", "layer_updates", "max_responses", "split_features",
-    "top_patches", "unit_box", "unit_geometry",
+    "CompetitionRecorder", "block_names", "centre_unit_fields", "competing_layers", "full_data_command",
+    "full_data_network", "full_data_run", "input_normalizer", "layer_probe", "layer_updates", "max_responses",
+    "split_features", "top_patches", "unit_box", "unit_geometry",
 ]

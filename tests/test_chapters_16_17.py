@@ -89,7 +89,8 @@ def test_exercise_solution_matches_the_library_and_the_softhebb_network(capsys):
     net = tiny_net("soft")
     for k, layer in enumerate(("conv1", "conv2", "conv3")):  # the model's own modules give the same geometry
         geometry = interpret.unit_geometry(net, f"stages.{k}.act")
-        assert list(interpret.unit_box(geometry, 2, 3)[:3]) == ch16.unit_box_solution(2, 3, ch16.SOFTHEBB_WINDOWS[layer]).tolist()
+        expected = ch16.unit_box_solution(2, 3, ch16.SOFTHEBB_WINDOWS[layer]).tolist()
+        assert list(interpret.unit_box(geometry, 2, 3)[:3]) == expected
     assert [ch16.unit_box_solution(0, 0, w)[2].item() for w in ch16.SOFTHEBB_WINDOWS.values()] == [5, 12, 26]
     no_padding = lambda i, j, layers: ch16.unit_box_solution(i, j, [(k, s, 0) for k, s, _ in layers])  # noqa: E731
     capsys.readouterr()
@@ -226,6 +227,38 @@ def test_chapter16_reads_three_networks(nets):
     assert patches.shape == (8, 3, 12, 12) and bool((values[:-1] >= values[1:]).all())
 
 
+def test_full_mode_reads_a_checkpoint_and_replays_the_competition(nets, monkeypatch, capsys):
+    """load_full with the run and the data stood in for: the network of the record, a replayed recorder, the
+    win rates of the network as it is (unchanged by counting), and the record's number in the summary."""
+    import dataclasses
+
+    from hebblib.training import load_splits
+
+    trained = nets["soft"]
+    record = {"run_dir": "runs/soft/full-n50000-x/seed0", "supervised": {"mode": "linear"}, "max_test_acc": 75.5}
+    monkeypatch.setattr(interpret, "full_data_network", lambda name, seed=0: (trained.model, record))
+    monkeypatch.setattr(ch16, "load_splits", lambda data, **kw: load_splits(data, source="subset", limit_train=200,
+                                                                            limit_test=100))
+    quick = {name: ch16.quick_preset(name) for name in ch16.NETWORKS}
+    monkeypatch.setattr(ch16, "get_preset", lambda name: quick[name])
+    full = ch16.load_full("soft", replay=64)
+    assert full.model is trained.model and full.info["replayed"] and "replay of its first" in full.origin
+    assert full.recorder.images[-1] == 64
+    before = {k: v.clone() for k, v in full.model.state_dict().items()}
+    table = ch16.win_rate_table({"soft": full})
+    assert all(torch.equal(v, full.model.state_dict()[k]) for k, v in before.items())
+    assert table.groupby("layer")["relative win rate"].mean().tolist() == pytest.approx([1.0, 1.0, 1.0])
+    png(ch16.entropy_figure({"soft": full}))
+    capsys.readouterr()
+    probes = {"soft": {layer: [{"val_acc": 1.0, "test_acc": 20.0}] for layer in full.blocks}}
+    ch16.summary({"soft": full}, probes)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "measured 75.5%" in first and "far below" not in first
+    no_record = dataclasses.replace(trained, recorder=None)
+    assert len(ch16.win_rate_table({"soft": no_record})) == sum(
+        layer.out_channels for layer in interpret.competing_layers(trained.model).values())
+
+
 def test_unit_demo_redraws_for_every_control_and_refuses_bad_values(nets):
     r = ch16.readout(nets)
     last = ch16.smallest_width(nets) - 1
@@ -315,3 +348,25 @@ def test_umap_compiled_code_is_cached_on_disk():
     for function in (umap.umap_.smooth_knn_dist, umap.umap_.compute_membership_strengths):
         assert type(function._cache).__name__ != "NullCache"  # numba writes and reads its compiled code
     assert embedding.cache_umap_compilation() == 0  # once per process
+
+
+def test_second_dataset_lines_name_the_dataset_and_the_command(tmp_path, monkeypatch, capsys):
+    import hebblib.results as results
+
+    monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path)
+    run = {"published": None, "source": "", "max_test_acc": 50.0, "num_parameters": 105_718, "quick": True,
+           "data": {"n_train": 721, "n_test": 400, "source": "subset"}, "preset_dict": {"model": {"width_factor": 0.125}},
+           "supervised": {"mode": "linear", "epochs": 10}}
+    summary = {"preset": "soft", "seeds": [0, 1], "data": {"dataset": "fashion_mnist"},
+               "final_test_acc": {"mean": 90.0, "std": 0.5, "values": [89.5, 90.5]},
+               "max_test_acc": {"mean": 91.0, "std": 0.4, "values": [90.7, 91.3]},
+               "test_acc_at_best_val": {"mean": 90.5, "std": 0.3, "values": [90.3, 90.7]}}
+    (tmp_path / "soft-fashion_mnist.json").write_text(json.dumps(summary))
+    ch17.print_second_dataset({name: run for name in ch17.SECOND_PRESETS})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("soft on Fashion-MNIST (this run: 1×28×28 input, 105,718 parameters): measured 50.0%")
+    assert lines[3].startswith("soft on all of Fashion-MNIST, committed full-data runs (2 seeds, mean ± sample std), "
+                               "final epoch: 90.0 ± 0.5%")
+    assert "CIFAR-10" not in "\n".join(lines)
+    assert lines[4] == ("optimal on all of Fashion-MNIST: not measured yet "
+                        "(`python -m hebblib reproduce --preset optimal --dataset fashion_mnist --seeds 3`)")

@@ -51,6 +51,7 @@ QUICK_BACKPROP_EPOCHS = 3
 # features are 96×15×15 = 21,600 numbers per image at full width).
 PROBE_EPOCHS = (20, 5)
 FULL_PROBE_TRAIN = 10_000
+FULL_REPLAY_IMAGES = 5000        # full mode: the competition recorded on a replay of this many images
 UMAP_POINTS = (2000, 200)        # test images embedded per layer (full, quick)
 UMAP_EPOCHS = (None, 200)        # UMAP's optimisation epochs (full: umap's default, 500)
 PGA = {"channels": (16, 6), "steps": (500, 20), "step_size": (1e-3, 2e-2)}  # full, quick
@@ -92,38 +93,52 @@ def quick_preset(name: str) -> dict:
     return resolve_preset(preset)
 
 
+def train_recorded(preset: dict, train, val, test, seed: int = 0, batch_size: int = QUICK_BATCH,
+                   epochs: int = QUICK_BACKPROP_EPOCHS, progress: bool = False):
+    """``(network, recorder, history)``: ``preset``'s network from its seeded start, trained on ``train`` with the
+    competition recorded after every batch. A Hebbian preset learns for one epoch without labels
+    (``train_hebbian(callback=recorder)``); an end-to-end one by backprop for ``epochs`` epochs
+    (``train_end_to_end(hook=recorder)``, ``history`` its per-epoch records; None for a Hebbian one)."""
+    recorder, history = interpret.CompetitionRecorder(), None
+    seed_everything(seed)
+    net = build_model(preset).to(train.device)
+    if preset["supervised"]["mode"] == "linear":
+        train_hebbian(net, train, epochs=1, batch_size=batch_size, augment=False, progress=progress,
+                      label=preset["name"], generator=stream_generator(seed, "hebbian"), callback=recorder)
+    else:
+        recorder.start(net)
+        torch.manual_seed(derive_seed(seed, "classifier_init"))
+        history = train_end_to_end(net, train, val, test, epochs=epochs, batch_size=batch_size, schedule="constant",
+                                   augment=False, progress=progress, desc=preset["name"],
+                                   generator=stream_generator(seed, "classifier_batches"), hook=recorder)
+    return net.eval(), recorder.finish(), history
+
+
+def initial_network(preset: dict, seed: int = 0):
+    """The network of ``preset`` as every run of ``seed`` starts it (built right after seeding)."""
+    seed_everything(seed)
+    return build_model(preset).eval()
+
+
 def train_quick(name: str, seed: int = 0) -> Trained:
-    """Quick mode: preset ``name`` at ⅛ width on the first 800 subset images, with the competition recorded
-    after every batch. A Hebbian preset learns for one epoch without labels (``train_hebbian(callback=...)``);
-    ``backprop`` trains end to end for 3 epochs (``train_end_to_end(hook=...)``). One thread."""
+    """Quick mode: preset ``name`` at ⅛ width on the first 800 subset images (:func:`train_recorded`: one Hebbian
+    epoch, or 3 backprop epochs, batches of 32), the competition recorded after every batch. One thread."""
     preset = quick_preset(name)
     train, val, test = reduced_data(preset["data"]["normalization"], QUICK_TRAIN, QUICK_TEST)
-    recorder, history = interpret.CompetitionRecorder(), None
     started = time.perf_counter()
     with single_thread():
-        seed_everything(seed)
-        net = build_model(preset)
-        if preset["supervised"]["mode"] == "linear":
-            train_hebbian(net, train, epochs=1, batch_size=QUICK_BATCH, augment=False, progress=False, label=name,
-                          generator=stream_generator(seed, "hebbian"), callback=recorder)
-        else:
-            recorder.start(net)
-            torch.manual_seed(derive_seed(seed, "classifier_init"))
-            history = train_end_to_end(net, train, val, test, epochs=QUICK_BACKPROP_EPOCHS, batch_size=QUICK_BATCH,
-                                       schedule="constant", augment=False, progress=False,
-                                       generator=stream_generator(seed, "classifier_batches"), hook=recorder)
-    recorder.finish()
-    seed_everything(seed)  # the network as it started: every run of this seed builds it right after seeding
-    initial = build_model(preset).eval()
+        net, recorder, history = train_recorded(preset, train, val, test, seed)
     how = (f"quick run: width × {QUICK_WIDTH:g}, {len(train)} subset training images, "
            + ("one Hebbian epoch" if history is None else f"{QUICK_BACKPROP_EPOCHS} backprop epochs"))
-    return Trained(name, net.eval(), train, val, test, recorder, how, time.perf_counter() - started, history,
-                   initial=initial)
+    return Trained(name, net, train, val, test, recorder, how, time.perf_counter() - started, history,
+                   initial=initial_network(preset, seed))
 
 
-def load_full(name: str, seed: int = 0) -> Trained:
+def load_full(name: str, seed: int = 0, replay: int = FULL_REPLAY_IMAGES) -> Trained:
     """Full mode: the network trained on all of CIFAR-10 by :func:`hebblib.interpret.full_data_command`,
-    read from ``runs/``; trained first (resumable, ``run_preset``) when its run is not there."""
+    read from ``runs/``; trained first (resumable, ``run_preset``) when its run is not there. Its run kept no
+    record of the competition, so the recorder comes from a replay: the same network from the same start,
+    trained by :func:`train_recorded` on the first ``replay`` training images (batch 64; backprop one epoch)."""
     from ..training import run_preset
 
     started = time.perf_counter()
@@ -136,13 +151,17 @@ def load_full(name: str, seed: int = 0) -> Trained:
         found = interpret.full_data_network(name, seed)
         origin = "full-data run made by this chapter"
     model, record = found
-    preset = get_preset(name)
+    preset = resolve_preset(get_preset(name))
     train, val, test = load_splits(preset["data"], source="full", limit_train=FULL_PROBE_TRAIN)
+    model = model.to(train.device)
     history = record["epochs"] if record["supervised"]["mode"] != "linear" else None
-    seed_everything(seed)  # run_preset builds the network right after seeding with the run's seed
-    initial = build_model(preset).eval()
-    return Trained(name, model, train, val, test, None, f"{origin} ({record['run_dir']})",
-                   time.perf_counter() - started, history, {"record": record}, initial)
+    part = train.subset(torch.arange(min(replay, len(train))))
+    _, recorder, _ = train_recorded(preset, part, val, test.subset(torch.arange(min(1000, len(test)))), seed,
+                                    batch_size=preset["unsupervised"]["batch_size"], epochs=1, progress=True)
+    return Trained(name, model.eval(), train, val, test, recorder,
+                   f"{origin} ({record['run_dir']}); competition recorded on a replay of its first {len(part):,} "
+                   f"training images", time.perf_counter() - started, history, {"record": record, "replayed": True},
+                   initial_network(preset, seed))
 
 
 def trained_networks(seed: int = 0, quick: bool | None = None) -> dict[str, Trained]:
@@ -453,12 +472,12 @@ def entropy_figure(nets: dict) -> Figure:
 def win_rate_table(nets: dict):
     """A long table (pandas): network, layer, unit's win rate × number of units (1 = the uniform share),
     over all of training (from the recorders), or, for a network read from a checkpoint, on its first 1,000
-    training images (:func:`hebblib.diagnostics.competition_diagnostics`' counting)."""
+    training images as it is now (eval mode, as :func:`hebblib.diagnostics.competition_diagnostics` counts)."""
     import pandas as pd
 
     rows = []
     for name, t in nets.items():
-        counts = t.recorder.total_counts() if t.recorder is not None else _counts_now(t)
+        counts = _counts_now(t) if t.recorder is None or t.info.get("replayed") else t.recorder.total_counts()
         for layer, c in counts.items():
             rates = dg.win_rates(c) * c.numel()
             rows += [{"network": name, "layer": layer, "relative win rate": float(v)} for v in rates]
@@ -466,20 +485,12 @@ def win_rate_table(nets: dict):
 
 
 def _counts_now(t: Trained, images: int = 1000) -> dict:
-    recorder = interpret.CompetitionRecorder().start(t.model)
-    t.model.train()
-    try:
-        with torch.no_grad():
-            for start in range(0, min(images, len(t.train)), 100):
-                x = t.train.get(slice(start, min(start + 100, images)))[0]
-                for module in t.model.modules():  # training mode for the count only: nothing learns
-                    if hasattr(module, "plastic"):
-                        module.plastic = False
-                t.model.features(x)
-    finally:
-        t.model.eval()
-        if hasattr(t.model, "set_plastic"):
-            t.model.set_plastic(True)
+    """Every unit's wins on the first ``images`` training images, the network as it is now (eval mode)."""
+    recorder = interpret.CompetitionRecorder(training_only=False).start(t.model)
+    t.model.eval()
+    with torch.no_grad():
+        for start in range(0, min(images, len(t.train)), 100):
+            t.model.features(t.train.get(slice(start, min(start + 100, images)))[0])
     return recorder.finish().total_counts()
 
 
@@ -616,28 +627,31 @@ def summary_checks(nets: dict, fields: dict, deltas: dict, probes: dict) -> list
 
 
 def summary(nets: dict, probes: dict) -> None:
-    """Each network's number beside its published one: the Hebbian networks' last-layer probe, backprop's end-to-
-    end accuracy; then the committed full-data figures."""
+    """Each network's number beside its published one: in quick mode the Hebbian networks' last-layer probe and
+    backprop's end-to-end accuracy; in full mode each run's own record (its classifier's max over epochs);
+    then the committed full-data figures."""
     from ..notebook import report, report_committed_preset
 
     for name, t in nets.items():
+        record = t.info.get("record")
         last = t.blocks[-1]
-        quick = t.recorder is not None
-        if t.history:
+        if record is not None:
+            measured, what = record["max_test_acc"], "the run's own read-out, max over epochs"
+        elif t.history:
             measured, what = max(h["test_acc"] for h in t.history), "end to end, max over epochs"
         else:
             measured, what = max(h["test_acc"] for h in probes[name][last]), f"linear probe on {last}, max over epochs"
-        note = "reduced quick-mode run: far below the published number by design" if quick else ""
+        note = "" if record is not None else "reduced quick-mode run: far below the published number by design"
         report(f"{name} ({what}; {t.origin})", measured, PUBLISHED[name], SOURCES[name], note)
     for name in NETWORKS:
         report_committed_preset(name, PUBLISHED[name], SOURCES[name])
 
 
 __all__ = [
-    "NETWORKS", "PUBLISHED", "Readout", "Trained", "drift", "embeddings", "entropy_figure", "layer_probes", "library_unit_box",
-    "load_full", "ltp_ltd_figure", "ltp_shares", "model_geometry", "print_drift", "print_full_data_status", "print_ltp_ltd",
-    "print_networks", "print_probes", "probe_accuracy", "probe_figure", "readout", "receptive_fields",
-    "receptive_fields_figure", "smallest_width", "summary", "summary_checks", "top_patches", "train_quick", "trained_networks",
-    "umap_figure", "unit_box_cases", "unit_box_solution", "unit_demo", "updates", "win_rate_figure",
-    "win_rate_table",
+    "NETWORKS", "PUBLISHED", "Readout", "Trained", "drift", "embeddings", "entropy_figure", "initial_network",
+    "layer_probes", "library_unit_box", "load_full", "ltp_ltd_figure", "ltp_shares", "model_geometry", "print_drift",
+    "print_full_data_status", "print_ltp_ltd", "print_networks", "print_probes", "probe_accuracy", "probe_figure",
+    "readout", "receptive_fields", "receptive_fields_figure", "smallest_width", "summary", "summary_checks",
+    "top_patches", "train_quick", "train_recorded", "trained_networks", "umap_figure", "unit_box_cases",
+    "unit_box_solution", "unit_demo", "updates", "win_rate_figure", "win_rate_table",
 ]

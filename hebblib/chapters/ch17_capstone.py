@@ -38,6 +38,7 @@ CHECK_WIDTH, CHECK_IMAGES, CHECK_BATCH = 0.125, 64, 32
 # Quick mode: every layer at ⅛ of its width, the first 800 subset training images (720 train / 80 validation),
 # 400 test images, 10 classifier epochs; the command line's quick run uses the same sizes.
 QUICK_WIDTH, QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 0.125, 800, 400, 10
+QUICK_END_TO_END_EPOCHS = 5  # a backprop twin trains its whole network each epoch: fewer epochs in quick mode
 CLI_QUICK = {"limit_train": QUICK_TRAIN, "limit_test": QUICK_TEST, "epochs": QUICK_EPOCHS}
 
 
@@ -219,9 +220,9 @@ def quick_version(preset: dict, quick: bool | None = None) -> dict:
 def pipeline_run(preset: dict, seed: int = 0, quick: bool | None = None) -> dict:
     """One run of ``preset`` through :func:`hebblib.training.run_preset` (a Hebbian preset: one Hebbian epoch,
     frozen features, the linear probe; an end-to-end one: backprop), its record plus ``preset_dict``. Quick
-    mode: :func:`quick_version` of it on the first 800 subset images and 400 test images, 10 classifier epochs,
-    one thread, a temporary runs folder; full mode: as published, on all of the data, under ``runs/``
-    (resumable)."""
+    mode: :func:`quick_version` of it on the first 800 subset images and 400 test images, 10 classifier epochs
+    (5 end-to-end epochs for a backprop network), one thread, a temporary runs folder; full mode: as published,
+    on all of the data, under ``runs/`` (resumable)."""
     from ..training import run_preset
 
     quick = _quick(quick)
@@ -230,8 +231,9 @@ def pipeline_run(preset: dict, seed: int = 0, quick: bool | None = None) -> dict
         out = tempfile.mkdtemp(prefix="hebblib-ch17-")
         try:
             with single_thread():
+                epochs = QUICK_EPOCHS if preset["supervised"]["mode"] == "linear" else QUICK_END_TO_END_EPOCHS
                 result = run_preset(preset, seed=seed, quick=True, limit_train=QUICK_TRAIN, limit_test=QUICK_TEST,
-                                    supervised_epochs=QUICK_EPOCHS, out=out, resume=False, progress=False)
+                                    supervised_epochs=epochs, out=out, resume=False, progress=False)
         finally:
             shutil.rmtree(out, ignore_errors=True)
     else:
@@ -292,9 +294,9 @@ def cli_arguments(preset: str = SEEDS_PRESET, quick: bool | None = None, out=Non
     mode: the sizes of :func:`pipeline_run` (⅛ width, 800 subset images, 10 classifier epochs)."""
     args = ["reproduce", "--preset", preset, "--seeds", "3", "--device", device]
     if _quick(quick):  # the sizes of quick_version and pipeline_run
-        args += ["--quick", "--limit-train", str(CLI_QUICK["limit_train"]), "--limit-test", str(CLI_QUICK["limit_test"]),
-                 "--epochs", str(CLI_QUICK["epochs"]), "--change", json.dumps({"model": {"width_factor": QUICK_WIDTH}}),
-                 "--no-progress"]
+        args += ["--quick", "--limit-train", str(CLI_QUICK["limit_train"]), "--limit-test",
+                 str(CLI_QUICK["limit_test"]), "--epochs", str(CLI_QUICK["epochs"]), "--change",
+                 json.dumps({"model": {"width_factor": QUICK_WIDTH}}), "--no-progress"]
     if out is not None:
         args += ["--out", str(out)]
     return args
@@ -360,7 +362,7 @@ SECOND_PRESETS = ("soft", "optimal", "backprop")
 def second_dataset_runs(seed: int = 0, dataset: str = SECOND_DATASET, quick: bool | None = None) -> dict:
     """``soft``, ``optimal`` and their backprop twin on ``dataset`` through :func:`pipeline_run`, same data, seed
     and probe; quick mode: the shipped subset (the first 800 of its 2,000 training images, 400 test images) at
-    ⅛ width, 10 classifier epochs (``backprop``: 10 end-to-end epochs)."""
+    ⅛ width, 10 classifier epochs (``backprop``: 5 end-to-end epochs)."""
     from ..presets import on_dataset
 
     return {name: pipeline_run(on_dataset(get_preset(name), dataset), seed, quick) for name in SECOND_PRESETS}
@@ -375,21 +377,26 @@ def print_second_dataset(runs: dict, dataset: str = SECOND_DATASET) -> None:
     """Each run's number (with the network's input shape and size), then each preset's committed full-data
     figure on ``dataset`` (``docs/results/<preset>-<dataset>.json``) or the command that measures it."""
     from ..data.datasets import dataset_info
-    from ..notebook import report, report_full_data
+    from ..notebook import report
     from ..results import full_data_accuracy
 
     info = dataset_info(dataset)
     for name, run in runs.items():
         published = run["published"]
         report(f"{name} on {info.title} (this run: {'×'.join(map(str, info.shape))} input, "
-               f"{run['num_parameters']:,} parameters)", run["max_test_acc"], published, run["source"] if published else "",
-               describe(run))
+               f"{run['num_parameters']:,} parameters)", run["max_test_acc"], published,
+               run["source"] if published else "", describe(run))
     for name, command in zip(SECOND_PRESETS, full_data_commands(dataset)):
         full = full_data_accuracy(name, dataset=dataset)
         if full is None:
             print(f"{name} on all of {info.title}: not measured yet (`{command}`)")
-        else:
-            report_full_data(f"{name} on {info.title}", full)
+            continue
+        n = full["seeds"]
+        spread = f" ± {full['final_std']:.1f}" if n > 1 and full.get("final_std") is not None else ""
+        print(f"{name} on all of {info.title}, committed full-data run{'s' if n > 1 else ''} ({n} seed"
+              f"{'s' if n > 1 else ''}{', mean ± sample std' if spread else ''}), final epoch: {full['final']:.1f}"
+              f"{spread}% — max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
+              f"protocol v{full['protocol']}, {full['precision']}; {full['file']} (`{command}`)")
 
 
 def second_dataset_figure(runs: dict, dataset: str = SECOND_DATASET) -> Figure:
@@ -491,7 +498,9 @@ def summary(runs: dict, seeds: dict) -> None:
 
 
 __all__ = [
-    "COMPARED", "DesignCheck", "SEEDS_PRESET", "broken_design", "check_design", "checked_preset", "cli_arguments", "command_line",
-    "MEASURES", "SECOND_DATASET", "compare", "full_data_commands", "print_second_dataset", "second_dataset_figure", "second_dataset_runs", "describe", "pipeline_run", "comparison_figure", "measure_demo", "config_error", "design_cases", "design_check", "design_solution", "print_layers",
-    "print_parts", "print_preset", "quick_version", "run_seeds", "seeds_figure", "starting_point", "summary",
+    "COMPARED", "DesignCheck", "MEASURES", "SECOND_DATASET", "SEEDS_PRESET", "broken_design", "check_design",
+    "checked_preset", "cli_arguments", "command_line", "compare", "comparison_figure", "config_error", "describe",
+    "design_cases", "design_check", "design_solution", "full_data_commands", "measure_demo", "pipeline_run",
+    "print_layers", "print_parts", "print_preset", "print_second_dataset", "quick_version", "run_seeds",
+    "second_dataset_figure", "second_dataset_runs", "seeds_figure", "starting_point", "summary",
 ]

@@ -56,8 +56,9 @@ ch16.print_drift(nets)
 # %% [markdown]
 # In quick mode `soft` has barely moved: its units start with radius ≈ 25 (chapter 5) and the max-normalised
 # update moves no weight by more than the learning rate per batch, most by far less, so 23 batches change
-# little (on all of CIFAR-10 it gets 703). Keep that in mind below: the quick `soft` shows mostly its random start, `optimal` (hard WTA, unit
-# norm) and `backprop` have learned more. Full mode reads the networks trained on all of CIFAR-10.
+# little (on all of CIFAR-10 it gets 703). Keep that in mind below: the quick `soft` shows mostly its random
+# start, while `optimal` (hard WTA, unit norm) has learned more. Full mode reads the networks trained on all of
+# CIFAR-10.
 
 # %% [markdown]
 # ## 2. Receptive fields by projected gradient ascent
