@@ -215,12 +215,13 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
 
 def bench(preset: str = "soft", device=None, quick: bool = False, batches: int | None = None,
           batch_size: int | None = None, rounds: int = 3, classifier_epochs: int = 2, seed: int = 0,
-          print_fn=print, precision: str = "auto", warm_batches: int | None = None) -> dict:
-    """Run the benchmark (see the module docstring); returns the numbers it printed."""
+          print_fn=print, precision: str | None = None, warm_batches: int | None = None) -> dict:
+    """Run the benchmark (see the module docstring); returns the numbers it printed. ``precision``: that of
+    the default path (None: the preset's ``unsupervised.precision``, as a run would use)."""
     device = get_device(device)
-    chosen = resolve_precision(precision, device)
-    seed_everything(seed)
     config = resolve_preset(preset)
+    chosen = resolve_precision(precision or config["unsupervised"].get("precision", "fp32"), device)
+    seed_everything(seed)
     batch_size = batch_size or config["unsupervised"]["batch_size"]
     batches = batches or (2 if quick else 5)
     warm_batches = warm_batches if warm_batches is not None else (2 if quick else 100)

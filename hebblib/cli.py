@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     rep.add_argument("--precision", choices=PRECISIONS, default=None,
                      help="arithmetic of the Hebbian phase and the features: bf16, fp32, or auto (bf16 where the "
-                          "hardware is fast at it: AMX CPUs, CUDA GPUs with bf16); default: the preset's (auto)")
+                          "hardware is fast at it: AMX CPUs, CUDA GPUs with bf16); default: the preset's (fp32)")
     rep.add_argument("--original", action="store_true",
                      help="the original code's behaviour where it produced the published number")
     rep.add_argument("--change", metavar="JSON", type=_json_dict, default=None,
@@ -91,8 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
                                               "and per layer, with FLOPs and the fraction of peak")
     bench.add_argument("--preset", default="soft", help="a name from `list-presets` (default soft)")
     bench.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    bench.add_argument("--precision", choices=PRECISIONS, default="auto",
-                       help="the precision of the default path (default auto); the bench also runs fp32 and bf16")
+    bench.add_argument("--precision", choices=PRECISIONS, default=None,
+                       help="the precision of the default path (default: the preset's, fp32); the bench also runs "
+                            "fp32 and bf16")
     bench.add_argument("--quick", action="store_true", help="few batches on the shipped subset")
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")

@@ -40,10 +40,10 @@ def test_every_path_and_window_is_measured_against_the_naive_baseline(report):
 def test_the_report_says_what_ran_where(report):
     result, text = report
     assert result["default_path"] == ("bf16" if result["precision"]["name"] == "bf16" else "fp32+ftz")
-    assert result["precision"]["requested"] == "auto" and result["precision"]["reason"]
+    assert result["precision"]["requested"] == "fp32" and result["precision"]["reason"]
     assert result["threads"] == torch.get_num_threads()
     assert isinstance(result["subnormals_flush_everywhere"], bool)
-    for needle in ("CPU:", "flags:", "threads", "load average", "subnormals flushed", "precision auto →",
+    for needle in ("CPU:", "flags:", "threads", "load average", "subnormals flushed", "precision fp32 →",
                    "initial window", "steady window", "← default", "feature extraction: fp32"):
         assert needle in text
     assert format_report(result) in text

@@ -377,7 +377,7 @@ def test_a_run_records_its_precision_and_bf16_runs_have_their_own_folder(tmp_pat
     assert exact["precision"] == {**exact["precision"], "name": "fp32", "reason": "asked for"}
     assert isinstance(low["precision"]["flush_denormals"], bool)
     assert low["run_dir"] != exact["run_dir"]
-    assert training.run_preset(tiny, **options)["precision"]["requested"] == "auto"  # the preset's default
+    assert training.run_preset(tiny, **options)["precision"]["requested"] == "fp32"  # the preset's default
 
 
 def test_keep_freed_memory_is_applied_once_and_can_be_turned_off(monkeypatch):
