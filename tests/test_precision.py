@@ -162,7 +162,10 @@ def test_the_bf16_hebbian_term_is_within_its_rounding_of_the_exact_one(geometry)
 # next batch differs from this one's by 0.1-1.0). A bf16 rounding that flips a hard winner-take-all's near
 # tie moves that position's whole contribution, hence the larger values of the hard presets. Bounds with
 # margin; a wrong update (another layer's, or fp32 of another batch) is far outside them for the soft rule.
-DELTA_TOLERANCE = {"soft": 0.12, "softhebb_paper": 0.12, "presynaptic": 0.6, "dale": 0.4}
+# hard winner-take-all layers deep in a net: a winner that bf16 flips moves a whole unit's update (measured:
+# miconi_wta conv2 0.40, manzali_5 conv4 0.32 with the conv kernel)
+DELTA_TOLERANCE = {"soft": 0.12, "softhebb_paper": 0.12, "presynaptic": 0.6, "dale": 0.4, "miconi_wta": 0.5,
+                   "manzali_5": 0.45}
 DELTA_TOLERANCE_DEFAULT = 0.3
 LINEAR_PRESETS = [name for name in list_presets() if get_preset(name)["supervised"]["mode"] == "linear"]
 
