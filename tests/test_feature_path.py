@@ -71,7 +71,6 @@ def test_bf16_features_follow_the_learning_kernels_and_fp32(soft_and_data):
     fast = _features(model, data, "bf16")
     before = _features(model, data, "bf16", lambda layer: low_precision_kernel("cpu", layer.weight[0].numel()))
     exact = _features(model, data, "fp32")
-    print(f"bf16 frozen kernels vs learning kernels {_relative(fast, before):.2e}, vs fp32 {_relative(fast, exact):.2e}")
     assert _relative(fast, before) < KERNEL_TOLERANCE
     assert _relative(fast, exact) < BF16_TOLERANCE
     conv2 = model.hebbian_layers()["conv2"]

@@ -102,7 +102,7 @@ def test_feature_cache_batches_by_device_and_stays_float16_when_it_fits():
     calls = []
     model.features = (lambda f: (lambda x: calls.append(len(x)) or f(x)))(model.features)
     feats = extract_features(model, data, progress=False)
-    assert feats.dtype == torch.float16 and calls == [100, 100, 50]  # the CPU batch
+    assert feats.dtype == torch.float16 and calls == [200, 50]  # the CPU batch
 
 
 def test_linear_probe_learns_separable_features():
