@@ -13,9 +13,9 @@ the same tools (:mod:`hebblib.interpret`):
   the usage entropy over training and the distribution of win rates at the end;
 * how separable each layer's features are: a linear probe per layer beside a UMAP of the features.
 
-Quick mode trains the three at ⅛ width on 720 subset images (one Hebbian epoch; three backprop epochs);
-full mode reads the networks trained on all of CIFAR-10 by ``python -m hebblib reproduce --preset NAME``
-from ``runs/`` (training them first when they are not there).
+Quick mode trains the three at ⅛ width on the first 800 subset images, a tenth kept for validation (one
+Hebbian epoch; three backprop epochs); full mode reads the networks trained on all of CIFAR-10 by
+``python -m hebblib reproduce --preset NAME`` from ``runs/`` (training them first when they are not there).
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ SOURCES = {name: "code README" for name in NETWORKS}
 COLORS = {"soft": "tab:blue", "optimal": "tab:orange", "backprop": "tab:green"}
 
 # Quick mode: ⅛ of every layer's width (12 → 48 → 192 channels), the first 800 subset training images
-# (720 train / 80 validation) and 400 test images; batches of 32.
+# (a tenth of them, stratified, for validation) and 400 test images; batches of 32.
 QUICK_WIDTH, QUICK_TRAIN, QUICK_TEST, QUICK_BATCH = 0.125, 800, 400, 32
 QUICK_BACKPROP_EPOCHS = 3
 # The per-layer probe: 5 epochs in quick mode, 20 in full mode on the first 10,000 training images (layer 1's

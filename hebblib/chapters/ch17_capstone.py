@@ -35,8 +35,8 @@ from ..training import load_splits, stream_generator, train_hebbian
 COMPARED = ("soft", "optimal")   # the presets the design is compared with (the design takes a layer of each)
 SEEDS_PRESET = "soft"             # the preset run on three seeds through the command line
 CHECK_WIDTH, CHECK_IMAGES, CHECK_BATCH = 0.125, 64, 32
-# Quick mode: every layer at ⅛ of its width, the first 800 subset training images (720 train / 80 validation),
-# 400 test images, 10 classifier epochs; the command line's quick run uses the same sizes.
+# Quick mode: every layer at ⅛ of its width, the first 800 subset training images (a tenth of them, stratified,
+# for validation), 400 test images, 10 classifier epochs; the command line's quick run uses the same sizes.
 QUICK_WIDTH, QUICK_TRAIN, QUICK_TEST, QUICK_EPOCHS = 0.125, 800, 400, 10
 QUICK_END_TO_END_EPOCHS = 5  # a backprop twin trains its whole network each epoch: fewer epochs in quick mode
 CLI_QUICK = {"limit_train": QUICK_TRAIN, "limit_test": QUICK_TEST, "epochs": QUICK_EPOCHS}
@@ -395,8 +395,9 @@ def print_second_dataset(runs: dict, dataset: str = SECOND_DATASET) -> None:
         spread = f" ± {full['final_std']:.1f}" if n > 1 and full.get("final_std") is not None else ""
         print(f"{name} on all of {info.title}, committed full-data run{'s' if n > 1 else ''} ({n} seed"
               f"{'s' if n > 1 else ''}{', mean ± sample std' if spread else ''}), final epoch: {full['final']:.1f}"
-              f"{spread}% — max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
-              f"protocol v{full['protocol']}, {full['precision']}; {full['file']} (`{command}`)")
+              f"{spread}% — max over epochs {full['max']:.1f}, at the best validation epoch "
+              f"{full['at_best_val']:.1f}; protocol v{full['protocol']}, {full['precision']}; {full['file']} "
+              f"(`{command}`)")
 
 
 def second_dataset_figure(runs: dict, dataset: str = SECOND_DATASET) -> Figure:

@@ -13,8 +13,9 @@
 # **What we reproduce.** The thesis's qualitative reading of the learned features (§3.3.13, §5: PGA
 # receptive fields, LTP/LTD maps, UMAP of the features), for three networks side by side, and the numbers
 # of the three presets: `soft` **79.2 %**, `optimal` **76 %** and `backprop` **77 %** (code README). Quick
-# mode trains the three at ⅛ width on 720 subset images (backprop for 3 epochs), so its accuracies are far
-# below the published ones by design; full mode reads the networks trained on all of CIFAR-10 from `runs/`.
+# mode trains the three at ⅛ width on the first 800 subset images, a tenth of them kept for validation
+# (backprop for 3 epochs), so its accuracies are far below the published ones by design; full mode reads the
+# networks trained on all of CIFAR-10 from `runs/`.
 
 # %% setup
 import ipywidgets as widgets

@@ -11,7 +11,7 @@
 # * run the same networks on a second dataset, Fashion-MNIST.
 #
 # **What we reproduce.** Your design has no published number; the presets it is compared with do: `soft`
-# **79.2 %** and `optimal` **76 %** (code README). Quick mode trains everything at ⅛ width on 720 subset
+# **79.2 %** and `optimal` **76 %** (code README). Quick mode trains everything at ⅛ width on 800 subset
 # images, so every number here is far below the published ones by design; full mode trains the real networks
 # on all of the data (on the GPU when there is one, as in Colab).
 
@@ -119,7 +119,7 @@ ch17.comparison_figure(runs)
 # One seed is one draw. The command line trains a preset on several seeds (the Hebbian phase, the features,
 # the classifier), resumes an interrupted run, and writes a `results.json` per seed and a `summary.json`
 # with mean ± std. Full mode runs the command below on all of CIFAR-10 (`--device auto` picks the GPU when
-# there is one, as in Colab); quick mode the same command on 720 subset images at ⅛ width:
+# there is one, as in Colab); quick mode the same command on 800 subset images at ⅛ width:
 
 # %%
 print("full data:", ch17.command_line(ch17.cli_arguments(ch17.SEEDS_PRESET, quick=False)))
