@@ -40,14 +40,12 @@ device = setup(seed=0)
 # (`unsupervised`, `supervised`). The parts:
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ch17.print_parts()
 
 # %% [markdown]
 # A starting point to edit, the `hard_basic` recipe (SoftHebb's three blocks, hard WTA + Instar + cosine):
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ch17.print_preset(ch17.starting_point())
 
 # %% [markdown]
@@ -55,7 +53,6 @@ ch17.print_preset(ch17.starting_point())
 # key, type, range or name is one error that names where it is and what is allowed.
 
 # %%
-# NBVAL_CHECK_OUTPUT
 typo = ch17.starting_point()
 typo["unsupervised"]["epoch"] = 3
 print(ch17.config_error(typo))
@@ -96,7 +93,6 @@ ch17.print_layers(my_preset)
 # What a wrong design looks like to the check (a typo in block 1's rule):
 
 # %%
-# NBVAL_CHECK_OUTPUT
 ch17.check_design(ch17.broken_design)
 
 # %% [markdown]
