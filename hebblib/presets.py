@@ -234,9 +234,9 @@ MANZALI_PROTOCOL = (
     "192 3×3 → MaxPool 2, 256 3×3, BN1d → Krotov linear 300), p = {p:g}, k = {k}, Δ = {delta:g} in every layer "
     "(Manzali's Table 1), pixels on [0, 1] (the BNs standardise); two Hebbian epochs at batch 64 with flips, all "
     "layers at once, ΔW max-normalised per kernel, constant lr 0.007 (conv) / 0.1 (linear), the start values of "
-    "his exponential schedules, kernels started on the unit sphere; then BN → Dropout({dropout:g}) → Linear on "
-    "the frozen features, Adam 1e-4 for 20 epochs with flips (Manzali: SGD with cosine restarts for 150 epochs, "
-    "random crops; not the same read-out).")
+    "his exponential schedules, weights started from N(0, 1) as biopytorch's; then BN → Dropout({dropout:g}) → "
+    "Linear on the frozen features, Adam 1e-4 for 20 epochs with flips (Manzali: SGD with cosine restarts for 150 "
+    "epochs, random crops; not the same read-out).")
 
 
 def _manzali(depth: int) -> dict:
@@ -245,7 +245,8 @@ def _manzali(depth: int) -> dict:
             "published": published, "source": MANZALI,
             "protocol": MANZALI_PROTOCOL.format(depth=depth, p=p, k=k, delta=delta, dropout=dropout),
             "architecture": "krotov_hopfield", "model": {"depth": depth},
-            "hebbian": {"lebesgue_p": p, "competition": {"name": "krotov", "k": k, "delta": delta}}, "layers": None,
+            "hebbian": {"lebesgue_p": p, "competition": {"name": "krotov", "k": k, "delta": delta}, "init": "randn"},
+            "layers": None,
             "data": {"normalization": "none"},
             "unsupervised": {"epochs": 2, "batch_size": 64, "augment": True, "layerwise": False},
             "supervised": {**LINEAR_20, "lr": 1e-4, "dropout": dropout}, "original_overrides": {}}

@@ -8,7 +8,7 @@ from torch import nn
 
 from .errors import check_choice
 
-INITS = ("softhebb", "kaiming_uniform", "normal", "unit_norm", "positive_softhebb")
+INITS = ("softhebb", "kaiming_uniform", "normal", "unit_norm", "positive_softhebb", "randn")
 
 
 def init_weight(weight: torch.Tensor, method: str = "softhebb", fan_in: int | None = None,
@@ -20,6 +20,7 @@ def init_weight(weight: torch.Tensor, method: str = "softhebb", fan_in: int | No
     * ``normal``: ``N(0, std²)``
     * ``unit_norm``: ``N(0, 1)`` rows scaled to unit L2 norm (Miconi)
     * ``positive_softhebb``: ``|softhebb|`` (Dale's principle)
+    * ``randn``: ``N(0, 1)`` entries (biopytorch's ``torch.randn``, Manzali's Krotov–Hopfield layers)
     """
     check_choice("init method", method, INITS)
     fan_in = fan_in or weight[0].numel()

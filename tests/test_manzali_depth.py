@@ -66,6 +66,7 @@ def test_presets_carry_table_1(depth):
     for record in used.values():
         assert record["lebesgue_p"] == p and record["competition"] == {"name": "krotov", "k": k, "delta": delta}
         assert record["rule"]["name"] == "softhebb"
+    assert preset["hebbian"]["init"] == "randn"  # biopytorch's torch.randn
     assert net.dropout.p == dropout
     assert [r["update_norm"] for r in used.values()][:min(depth, 4)] == ["per_filter"] * min(depth, 4)
 
