@@ -34,8 +34,7 @@ import torch
 
 from ..errors import check_choice
 from ..runtime import is_quick
-from .cifar import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DATA_ENV, CIFAR10NotFoundError, cifar10_available,
-                    data_root, load_cifar10)
+from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DATA_ENV, cifar10_available, data_root, load_cifar10
 from .subset import SUBSET_PER_CLASS, SOURCES, first_per_class, load_cifar
 
 DEFAULT_DATASET = "cifar10"
@@ -302,13 +301,6 @@ def load_dataset(name: str = DEFAULT_DATASET, train: bool = True, root=None, sou
         return load_dataset_subset(name, train, root)
 
 
-def not_found_error(name: str, root=None) -> FileNotFoundError:
-    """The error that says dataset ``name`` is missing (CIFAR-10's own for CIFAR-10), without raising it."""
-    if dataset_info(name).layout == "cifar":
-        return CIFAR10NotFoundError(data_root(root).resolve(), "missing files")
-    return DatasetNotFoundError(name, search_folders(name, root), "its files are in none of the folders searched")
-
-
 __all__ = ["DATASETS", "DATASET_NAMES", "DEFAULT_DATASET", "DatasetInfo", "DatasetNotFoundError", "dataset_info",
            "dataset_available", "find_files", "search_folders", "read_idx", "load_full", "load_dataset",
-           "load_dataset_subset", "subset_file_path", "not_found_error", "FASHION_MNIST_CLASSES"]
+           "load_dataset_subset", "subset_file_path", "FASHION_MNIST_CLASSES"]
