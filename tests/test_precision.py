@@ -166,9 +166,10 @@ DELTA_TOLERANCE = {"soft": 0.12, "softhebb_paper": 0.12, "presynaptic": 0.6, "da
 DELTA_TOLERANCE_DEFAULT = 0.3
 LINEAR_PRESETS = [name for name in list_presets() if get_preset(name)["supervised"]["mode"] == "linear"]
 # bf16 does not follow fp32 here: hard winner-take-all deep in the net, where the winners bf16 flips change the
-# next layers' inputs (measured: miconi_wta conv2 0.40, conv3 1.01; manzali_5 conv4 0.32, fc5 0.74). Strict
-# xfail: these presets need fp32 (the default), and the test says so if that ever changes.
-BF16_UNSUITABLE = {"miconi_wta", "manzali_5"}
+# next layers' inputs (measured: miconi_wta conv2 0.40, conv3 1.01; manzali_5 conv4 0.32, fc5 0.74; manzali_4
+# conv3 0.41 since its N(0, 1) initialisation). Strict xfail: these presets need fp32 (the default), and the
+# test says so if that ever changes.
+BF16_UNSUITABLE = {"miconi_wta", "manzali_4", "manzali_5"}
 
 
 def _delta_w(model, x, dtype, kernel=None):
