@@ -4,10 +4,10 @@
 # on from its saved Hebbian phase). Re-run the same command after an interruption.
 #
 #   nice -n 15 nohup scripts/issue23_runs.sh > /dev/null 2>&1 &      # everything, in this order:
-#     1. soft and optimal on Fashion-MNIST, seed 0                      (reproduce --dataset fashion_mnist)
-#     2. chapter 2's pruning curve (scripts/miconi_pruning.py, a reduced setting), unless already committed
-#     3. Manzali's depth sweep manzali_1 ... manzali_5 on CIFAR-10, seed 0
-#     4. miconi on CIFAR-10, seed 0
+#     1. chapter 2's pruning curve (scripts/miconi_pruning.py, a reduced setting), unless already committed
+#     2. Manzali's depth sweep manzali_1 ... manzali_5 on CIFAR-10, seed 0
+#     3. soft and optimal on Fashion-MNIST, seed 0                      (reproduce --dataset fashion_mnist)
+#     4. miconi on CIFAR-10, seed 0 (20 Hebbian epochs)
 #     5. soft and optimal on Fashion-MNIST, seeds 1 and 2
 #     6. the backprop twin on Fashion-MNIST, seed 0 (end to end, 20 epochs: about a day on one CPU thread)
 #   scripts/issue23_runs.sh --dry-run                                    # what is finished, what would run
@@ -26,13 +26,13 @@ common=(--threads "$THREADS" --source full --out "$RUNS" --log "$LOG" --no-colle
 [ -n "${HEBBLIB_DATA:-}" ] && common+=(--data "$HEBBLIB_DATA")
 status=0
 step() { "$PYTHON" scripts/seed_runs.py "$@" "${common[@]}" || status=$?; [ "$status" = 130 ] && exit 130; }
-step soft optimal --dataset fashion_mnist --seeds 0
 if [ ! -f docs/results/chapters/ch02_miconi_pruning.json ] && [ "${1:-}" != --dry-run ]; then
   echo "[$(date -Iseconds)] start scripts/miconi_pruning.py --threads $THREADS" >> "$LOG"
   "$PYTHON" scripts/miconi_pruning.py --threads "$THREADS" >> "$LOG" 2>&1 || status=$?
   echo "[$(date -Iseconds)] scripts/miconi_pruning.py exited with $status" >> "$LOG"
 fi
 step manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0
+step soft optimal --dataset fashion_mnist --seeds 0
 step miconi --seeds 0
 step soft optimal --dataset fashion_mnist --seeds 1 2
 step backprop --dataset fashion_mnist --seeds 0
