@@ -292,3 +292,68 @@ def test_the_trained_network_is_read_back_from_the_runs_checkpoint(finished_run,
     assert all(torch.equal(net.state_dict()[k], v) for k, v in saved["model"].items())
     with pytest.raises(FileNotFoundError, match="no Hebbian checkpoint of this run"):
         training.hebbian_network({**result, "config_hash": "another"}, _tiny())
+
+
+# ----- an interrupted Hebbian phase of several epochs goes on after its last finished epoch ---------------
+def _epoch_model(name):
+    torch.manual_seed(0)
+    if name in ("miconi", "krotov_hopfield"):
+        from hebblib.networks import build_network
+        return build_network(name, width_factor=0.125)
+    config = get_preset(name)
+    config["model"]["width_factor"] = 0.125
+    return training.build_model(config)
+
+
+class _StopAt:
+    """A callback that counts batches and raises KeyboardInterrupt at batch ``at`` (1-based; None: never)."""
+
+    def __init__(self, at=None):
+        self.at, self.calls = at, 0
+
+    def __call__(self, model):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("name, layerwise", [("miconi", False), ("soft", False), ("optimal", False),
+                                             ("temporal", False), ("adaptive", False), ("krotov_hopfield", False),
+                                             ("soft", True)])
+def test_interrupted_hebbian_epochs_resume_bit_identical(tmp_path, name, layerwise):
+    data = _random_images(24)
+    options = dict(epochs=3, batch_size=8, layerwise=layerwise, progress=False, warmup_batches=2)
+    per_epoch = 3  # 24 images in batches of 8
+    units = 3 * (len(_epoch_model(name).hebbian_layers()) if layerwise else 1)
+
+    model = _epoch_model(name)
+    whole = training.train_hebbian(model, data, generator=torch.Generator().manual_seed(1), **options)
+    expected = model.state_dict()
+
+    path, key = tmp_path / "epochs.pt", "run-key"
+    stop = _StopAt(at=2 * per_epoch + 2)  # inside the third epoch (unit), after two were saved
+    with pytest.raises(KeyboardInterrupt):
+        training.train_hebbian(_epoch_model(name), data, generator=torch.Generator().manual_seed(1),
+                               checkpoint=path, checkpoint_key=key, callback=stop, **options)
+    assert torch.load(path, weights_only=True)["done"] == 2
+
+    count = _StopAt()
+    model = _epoch_model(name)  # a fresh start, as a new process would make
+    resumed = training.train_hebbian(model, data, generator=torch.Generator().manual_seed(1),
+                                     checkpoint=path, checkpoint_key=key, callback=count, **options)
+    assert count.calls == (units - 2) * per_epoch  # the two saved epochs did not run again
+    assert resumed["images"] == whole["images"]
+    for k, v in expected.items():
+        assert torch.equal(model.state_dict()[k], v), f"{name}: {k} differs after resuming"
+
+
+def test_hebbian_epoch_checkpoint_of_another_run_is_not_used(tmp_path):
+    data, path = _random_images(16), tmp_path / "epochs.pt"
+    options = dict(epochs=2, batch_size=8, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        training.train_hebbian(_epoch_model("soft"), data, generator=torch.Generator().manual_seed(1),
+                               checkpoint=path, checkpoint_key="a", callback=_StopAt(at=3), **options)
+    count = _StopAt()
+    training.train_hebbian(_epoch_model("soft"), data, generator=torch.Generator().manual_seed(1),
+                           checkpoint=path, checkpoint_key="b", callback=count, **options)
+    assert count.calls == 4  # key "b" trains both epochs from the start
