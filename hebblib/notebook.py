@@ -158,9 +158,11 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
     published figure: the final epoch, with max and best-validation beside it. With several seeds, mean ±
     sample std over them (``measured 76.1 ± 0.3% (mean ± sample std of 3 seeds)``); one seed is said to be
     one, with no spread; runs of an earlier protocol (:data:`hebblib.results.PROTOCOLS`) are marked so."""
+    from .data.datasets import dataset_info
     from .results import PROTOCOL_VERSION
 
     n, version = full["seeds"], full.get("protocol")
+    title = dataset_info(full.get("dataset", "cifar10")).title  # a hand-made ``full`` without it: CIFAR-10
     protocol = ""  # a hand-made ``full`` without the protocol says nothing about it
     if version is not None and version < PROTOCOL_VERSION:
         zca = full.get("zca_fit", "none")
@@ -169,11 +171,11 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
     elif version is not None:
         protocol = f"protocol v{version}, {full.get('precision', 'fp32')}; "
     if n < 2 or full.get("final_std") is None:
-        return report(f"{preset_name} on all of CIFAR-10, committed full-data run (one seed), final epoch",
+        return report(f"{preset_name} on all of {title}, committed full-data run (one seed), final epoch",
                       full["final"], published, source,
                       f"max over epochs {full['max']:.1f}, at the best validation epoch {full['at_best_val']:.1f}; "
                       f"{protocol}{full['file']}")
-    line = (f"{preset_name} on all of CIFAR-10, committed full-data runs ({n} seeds), final epoch: measured "
+    line = (f"{preset_name} on all of {title}, committed full-data runs ({n} seeds), final epoch: measured "
             f"{full['final']:.1f} ± {full['final_std']:.1f}% (mean ± sample std of {n} seeds)")
     if published is not None and not math.isnan(published):
         line += f" | published {published:.1f}%" + (f" ({source})" if source else "")

@@ -186,7 +186,7 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
     ``at_best_val`` and ``max`` test accuracy (means over the group's seeds, %), their sample standard
     deviations ``final_std``, ``at_best_val_std``, ``max_std`` (None for one seed), ``seeds`` (how many),
     ``protocol`` (its version), ``current`` (whether that is :data:`PROTOCOL_VERSION`), ``precision``,
-    ``zca_fit`` and ``file``; None when the variant has not been measured yet."""
+    ``zca_fit``, ``dataset`` (its :data:`hebblib.data.datasets.DATASETS` name) and ``file``; None when the variant has not been measured yet."""
     stored = measured_result(preset_name, original, directory, change, dataset)
     if stored is None:
         return None
@@ -194,7 +194,7 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
     if group is None:
         return None
     out = {"seeds": group["n"], "protocol": group["protocol"], "current": group["current"],
-           "precision": group["precision"], "zca_fit": group["zca_fit"],
+           "precision": group["precision"], "zca_fit": group["zca_fit"], "dataset": dataset or "cifar10",
            "file": f"docs/results/{variant_stem(preset_name, original, change, dataset)}.json"}
     for key, metric in (("final", "final_test_acc"), ("at_best_val", "test_acc_at_best_val"), ("max", "max_test_acc")):
         out[key] = float(group[metric]["mean"])

@@ -364,7 +364,7 @@ def pruning_curve_figure(sweep: dict, fraction: float | None = None, output: str
     ax.minorticks_off()
     ax.set(xlabel="fraction of the weights of layers 2–3 pruned", ylabel="test accuracy (%)",
            title="Final output, linear read-out")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)  # below: clear of the curves
 
 
 def committed_pruning_curve() -> dict | None:
