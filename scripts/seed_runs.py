@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", metavar="DIR", default=None, help="runs folder (default: $HEBBLIB_RUNS or runs/)")
     parser.add_argument("--log", metavar="FILE", default=None, help="log file (default <out>/seed_runs.log)")
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
-                        help="the Hebbian phase's and the features' arithmetic (default: the preset's, auto)")
+                        help="the Hebbian phase's and the features' arithmetic (default: the preset's, fp32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--change", metavar="JSON", default=None, help="merged into every preset (reproduce --change)")
     parser.add_argument("--quick", action="store_true", help="quick mode (a check of the driver, not a result)")
