@@ -17,22 +17,32 @@ from .distributed import LOCAL
 from .errors import check_options, check_positive, choice_error
 
 
+def channel_argmax(u: torch.Tensor) -> torch.Tensor:
+    """``u.argmax(dim=1, keepdim=True)``: ties (and NaN) to the lowest index. On the CPU through ``u.max(dim=1)``,
+    whose indices are the same (tests/test_layers.py) and which took 2-3x less time than ``argmax`` over the
+    channels of soft's three layers (64 × 96 × 32 × 32 … 64 × 1536 × 8 × 8; 27.5 → 8.8, 16.6 → 6.5, 12.8 → 6.8 ms
+    on 2 threads of an AVX-512 Xeon, machine under load)."""
+    if u.device.type == "cpu":
+        return u.max(dim=1, keepdim=True).indices
+    return u.argmax(dim=1, keepdim=True)
+
+
 def winner_mask(u: torch.Tensor, k: int = 1) -> torch.Tensor:
     """1 for the ``k`` largest entries along dim 1, else 0. With k=1 ties go to the lowest index."""
-    winners = u.argmax(dim=1, keepdim=True) if k == 1 else u.topk(k, dim=1).indices
+    winners = channel_argmax(u) if k == 1 else u.topk(k, dim=1).indices
     return torch.zeros_like(u).scatter_(1, winners, 1.0)
 
 
 def winners_of(u: torch.Tensor, ctx=None) -> torch.Tensor:
     """``argmax_o u`` (keepdim), shared through the layer context when there is one: the layer's win
     count needs the same indices, and an argmax over channels is not cheap on the CPU."""
-    return ctx.winners() if ctx is not None and hasattr(ctx, "winners") else u.argmax(dim=1, keepdim=True)
+    return ctx.winners() if ctx is not None and hasattr(ctx, "winners") else channel_argmax(u)
 
 
 def sign_flip_losers(values: torch.Tensor, u: torch.Tensor, winner: torch.Tensor | None = None) -> torch.Tensor:
     """``values ⊙ s`` with ``s = +1`` at the most active unit of ``u`` and ``−1`` elsewhere
     (computed in place on a negated copy: no mask tensor is built). ``winner``: ``argmax_o u`` if known."""
-    winner = u.argmax(dim=1, keepdim=True) if winner is None else winner
+    winner = channel_argmax(u) if winner is None else winner
     return values.neg().scatter_(1, winner, values.gather(1, winner))
 
 

@@ -64,7 +64,7 @@ class _Context:
     def winners(self):
         """``argmax_o u`` (keepdim) of the activity the competition sees, computed once per step."""
         if self._winners is None:
-            self._winners = self.u.argmax(dim=1, keepdim=True)
+            self._winners = comp.channel_argmax(self.u)
         return self._winners
 
     def similarity(self, extra_padding: bool = False):

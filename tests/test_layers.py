@@ -409,3 +409,16 @@ def test_wide_layer_forward_takes_the_channels_last_path_and_agrees(monkeypatch)
         reference = layer(x)
     assert u.is_contiguous()
     torch.testing.assert_close(u, reference, rtol=1e-4, atol=1e-4)  # fp32 sums of 2,304 terms
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_channel_argmax_is_argmax_with_ties_and_nan(dtype):
+    from hebblib.competitions import channel_argmax
+    g = torch.Generator().manual_seed(0)
+    for shape in [(4, 96, 8, 8), (3, 5, 2, 2), (6, 7)]:
+        u = torch.randint(0, 3, shape, generator=g).to(dtype)  # many exact ties
+        if dtype != torch.bfloat16:
+            u[0, 2] = float("nan")  # a NaN wins, as argmax's
+        assert torch.equal(channel_argmax(u), u.argmax(dim=1, keepdim=True))
+        v = torch.randn(shape, generator=g).to(dtype)
+        assert torch.equal(channel_argmax(v), v.argmax(dim=1, keepdim=True))
