@@ -322,13 +322,14 @@ def stored_groups(stored: dict) -> list[dict]:
 
 def headline_group(groups: list[dict]) -> dict | None:
     """The group a chapter or the table's main section reports for a variant: of the current protocol when
-    there is one, else of the latest; among those the one with the most seeds, then the latest started."""
+    there is one, else of the latest; among those the one with the most seeds, then fp32 (the default
+    precision) before bf16, then the latest started."""
     if not groups:
         return None
     latest = max(g["protocol"] for g in groups)
     candidates = [g for g in groups if g["protocol"] == latest]
-    return max(candidates, key=lambda g: (g["n"], max((r.get("started_at") or "" for r in g["records"]),
-                                                      default="")))
+    return max(candidates, key=lambda g: (g["n"], g["precision"] == "fp32",
+                                          max((r.get("started_at") or "" for r in g["records"]), default="")))
 
 
 # ----- full-mode results of the chapters' own experiments (not presets) -------------------------------

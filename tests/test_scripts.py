@@ -388,3 +388,27 @@ def test_collect_leaves_out_reduced_runs_and_names_a_changed_classifier_length(t
     cells = dict(zip(HEAD, _cells(_row((tmp_path / "docs" / "results.md").read_text(), "| `optimal`"))))
     assert cells["command"] == ("`python -m hebblib reproduce --preset optimal --epochs 5 --source full "
                                 "--data ROOT --precision bf16`")
+
+
+def test_chapters_report_fp32_before_bf16_at_equal_seeds_and_name_the_dataset(table, tmp_path, monkeypatch, capsys):
+    from hebblib import results
+    from hebblib.notebook import report_full_data
+
+    monkeypatch.setattr(results, "measured_results_dir", lambda: tmp_path / "docs" / "results")
+    runs = tmp_path / "runs"
+    for seed, (bf16, fp32) in enumerate(((75.5, 76.3), (75.6, 76.1))):
+        _write_run(runs, _record("soft", seed, bf16, precision="bf16", recipe="bbbb"))
+        _write_run(runs, _record("soft", seed, fp32, precision="fp32", recipe="ffff"))
+    _write_run(runs, _record("soft", 2, 75.4, precision="bf16", recipe="bbbb"))
+    table.collect(runs)
+    full = results.full_data_accuracy("soft")
+    assert (full["precision"], full["seeds"]) == ("bf16", 3)  # more seeds first
+    _write_run(runs, _record("soft", 2, 76.0, precision="fp32", recipe="ffff"))
+    table.collect(runs)
+    full = results.full_data_accuracy("soft")
+    assert (full["precision"], full["seeds"], full["dataset"]) == ("fp32", 3, "cifar10")  # then the default, fp32
+    report_full_data("soft", full, 79.2)
+    assert "on all of CIFAR-10" in capsys.readouterr().out
+    report_full_data("soft", {**full, "dataset": "fashion_mnist"}, None)
+    line = capsys.readouterr().out
+    assert "on all of Fashion-MNIST" in line and "CIFAR-10" not in line
