@@ -96,16 +96,22 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
 
 
 def cache_split_features(model, train, val, test, *, dtype=torch.float16, mirrored: bool = False,
-                         progress: bool = True, prefix: str = "", precision: str = "fp32") -> tuple[dict, torch.Tensor | None]:
+                         progress: bool = True, prefix: str = "", precision: str = "fp32",
+                         mirrored_eval: bool = False) -> tuple[dict, torch.Tensor | None]:
     """:func:`extract_features` of the three splits (``{"train", "val", "test"}``), and of the mirrored
-    training images when ``mirrored``. Each split starts in the dtype the previous one ended in, so once a
-    split's features exceeded float16 the rest are bfloat16 from their first batch. Progress bars and
-    warnings are named ``f"{prefix}{split} features"``. ``precision``: see :func:`extract_features`."""
+    training images when ``mirrored``; with ``mirrored_eval`` also of the mirrored validation and test images
+    (``"val_flip"``, ``"test_flip"``, for flip averaging). Each split starts in the dtype the previous one ended
+    in, so once a split's features exceeded float16 the rest are bfloat16 from their first batch. Progress
+    bars and warnings are named ``f"{prefix}{split} features"``. ``precision``: see :func:`extract_features`."""
     feats = {}
     for name, data in (("train", train), ("val", val), ("test", test)):
         feats[name] = extract_features(model, data, dtype=dtype, progress=progress, desc=f"{prefix}{name} features",
                                        precision=precision)
         dtype = feats[name].dtype
+    for name, data in ((("val", val), ("test", test)) if mirrored_eval else ()):
+        feats[f"{name}_flip"] = extract_features(model, data, flip=True, dtype=dtype, progress=progress,
+                                                 desc=f"{prefix}mirrored {name} features", precision=precision)
+        dtype = feats[f"{name}_flip"].dtype
     flipped = (extract_features(model, train, flip=True, dtype=dtype, progress=progress,
                                 desc=f"{prefix}mirrored features", precision=precision) if mirrored else None)
     return feats, flipped
@@ -122,12 +128,19 @@ def _float16_to_bfloat16_in_place(cache: torch.Tensor, rows: int, chunk: int = 1
 
 
 @torch.no_grad()
-def _correct_on_features(head, features, labels, batch_size: int = 4096) -> torch.Tensor:
+def _correct_on_features(head, features, labels, mirrored=None, batch_size: int = 4096):
+    """Correct predictions of ``head`` (in eval mode) on cached features; with ``mirrored`` (the features of
+    the mirrored images), ``(correct of the logits averaged over both views, correct of the one view)``."""
     correct = torch.zeros((), dtype=torch.long, device=features.device)
+    averaged = torch.zeros((), dtype=torch.long, device=features.device)
     for start in range(0, len(features), batch_size):
-        logits = head(features[start:start + batch_size].float())
-        correct += (logits.argmax(1) == labels[start:start + batch_size]).sum()
-    return correct
+        part = slice(start, start + batch_size)
+        logits = head(features[part].float())
+        correct += (logits.argmax(1) == labels[part]).sum()
+        if mirrored is not None:
+            both = (logits + head(mirrored[part].float())) / 2
+            averaged += (both.argmax(1) == labels[part]).sum()
+    return correct if mirrored is None else (averaged, correct)
 
 
 @flush_denormals()
@@ -138,9 +151,11 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
 
     ``train`` is ``(features, labels)`` or ``(features, labels, mirrored_features)``; with ``augment`` and
     mirrored features, each sample is drawn mirrored with probability 1/2 every epoch. ``val`` and ``test``
-    are ``(features, labels)``. Returns one record per epoch: ``epoch``, ``lr``, ``train_loss``,
-    ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %). ``optimizer``: ``'adam'`` (default) or
-    ``'sgd'`` (momentum 0.9), at ``lr`` times the ``schedule``'s factor.
+    are ``(features, labels)``, or ``(features, labels, mirrored_features)`` for flip averaging: then
+    ``val_acc`` and ``test_acc`` are those of the logits averaged over each image and its mirror image, and
+    ``val_acc_plain``, ``test_acc_plain`` those of the image alone. Returns one record per epoch: ``epoch``,
+    ``lr``, ``train_loss``, ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %). ``optimizer``:
+    ``'adam'`` (default) or ``'sgd'`` (momentum 0.9), at ``lr`` times the ``schedule``'s factor.
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     feats, labels = train[0], train[1]
@@ -184,8 +199,14 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
         head.eval()
         val_correct = _correct_on_features(head, *val)
         test_correct = _correct_on_features(head, *test)
-        history.append(_record(epoch, rate, loss_sum, correct, n, val_correct, len(val[0]), test_correct,
-                               len(test[0])))
+        if isinstance(val_correct, tuple):  # flip averaging: the averaged views select; the one view is kept
+            (val_correct, val_plain), (test_correct, test_plain) = val_correct, test_correct
+            record = _record(epoch, rate, loss_sum, correct, n, val_plain, len(val[0]), test_plain, len(test[0]))
+            plain = {"val_acc_plain": record["val_acc"], "test_acc_plain": record["test_acc"]}
+        else:
+            plain = {}
+        history.append({**_record(epoch, rate, loss_sum, correct, n, val_correct, len(val[0]), test_correct,
+                                  len(test[0])), **plain})
     return history
 
 

@@ -456,6 +456,9 @@ class ClassifierConfig(_Section):
     network by backprop (``'end_to_end'``), or the whole network by the α-mix of backprop and the Hebbian
     layers' own updates (``'hybrid'``, :mod:`hebblib.hybrid`): Adam at ``lr``, ``epochs`` at ``batch_size``,
     the learning-rate ``schedule`` (:data:`hebblib.classifier.SCHEDULES`), random flips with ``augment``.
+    ``flip_average`` (``'linear'`` only): the validation and test images are classified by the head's logits
+    averaged over the image and its mirror image (the same linear head on flip-symmetrised features; the
+    records keep the one-view accuracies too, as ``val_acc_plain`` and ``test_acc_plain``).
 
     ``alpha`` (``'hybrid'`` only, required there, in [0, 1]): every Hebbian layer's gradient is
     ``(1 − α)·grad_BP − α·ΔW_Hebb`` (:meth:`hebblib.HebbianConv2d.hebbian_grad`), both from the same forward
@@ -471,6 +474,7 @@ class ClassifierConfig(_Section):
     dropout: float = 0.5
     augment: bool = True
     alpha: float | None = None
+    flip_average: bool = False
     SECTION = "supervised"
     REQUIRED = ("mode", "epochs", "batch_size", "lr", "schedule")
 
@@ -485,6 +489,10 @@ class ClassifierConfig(_Section):
         _choice("supervised.optimizer", self.optimizer, OPTIMIZERS)
         _number("supervised.dropout", self.dropout, minimum=0, maximum=1, below=True)
         _flag("supervised.augment", self.augment)
+        _flag("supervised.flip_average", self.flip_average)
+        if self.flip_average and self.mode != "linear":
+            raise config_error("supervised.flip_average", self.flip_average, f"applies to mode 'linear' only "
+                               f"(this mode is {self.mode!r}); valid choices: False, or mode 'linear'")
         if self.mode == "hybrid":
             if self.alpha is None:
                 raise config_error("supervised.alpha", None, "mode 'hybrid' needs alpha, a number in [0, 1] "
@@ -498,6 +506,8 @@ class ClassifierConfig(_Section):
         out = super().to_dict()
         if out["alpha"] is None:  # as the presets without a hybrid write it (and hash it): no key
             del out["alpha"]
+        if not out["flip_average"]:  # likewise: the runs before the option hash as before
+            del out["flip_average"]
         return out
 
 

@@ -346,6 +346,9 @@ def check_distributable(config, world_size: int) -> None:
         raise ValueError(f"supervised.mode {mode!r}: a data-parallel run (torchrun) trains the Hebbian phase and "
                          f"the linear read-out ('linear' presets such as 'soft' or 'optimal'); run an "
                          f"end-to-end or hybrid preset in one process (python -m hebblib reproduce ...)")
+    if config.supervised.flip_average:
+        raise ValueError("supervised.flip_average True: the data-parallel read-out evaluates one view only; run a "
+                         "flip-averaging preset in one process (python -m hebblib reproduce ...), or set it False")
     check = DistributedReducer.check_batch_size
     holder = type("World", (), {"world_size": world_size})()
     check(holder, config.unsupervised.batch_size, "unsupervised.batch_size")

@@ -433,7 +433,7 @@ def split_features(run: Run, model) -> tuple:
     model.classifier.requires_grad_(True)
     features = cache_split_features(model, run.train, run.val, run.test, mirrored=run.config.supervised.augment,
                                     progress=run.options.progress, prefix=f"{run.name} ",
-                                    precision=run.precision.name)
+                                    precision=run.precision.name, mirrored_eval=run.config.supervised.flip_average)
     _sync(run.device)
     run.timings["features"] = time.perf_counter() - t1
     return features
@@ -465,8 +465,11 @@ def train_classifier(run: Run, model, features: tuple | None = None) -> list[dic
         t1 = time.perf_counter()
         head = torch.nn.Sequential(model.dropout, model.classifier)
         train_set = (feats["train"], run.train.labels) + ((mirrored,) if sup.augment else ())
-        history = train_linear_probe(head, train_set, (feats["val"], run.val.labels),
-                                     (feats["test"], run.test.labels), desc=f"{run.name} classifier", **common)
+        flips = sup.flip_average  # the mirrored validation and test features, for flip averaging
+        history = train_linear_probe(head, train_set,
+                                     (feats["val"], run.val.labels) + ((feats["val_flip"],) if flips else ()),
+                                     (feats["test"], run.test.labels) + ((feats["test_flip"],) if flips else ()),
+                                     desc=f"{run.name} classifier", **common)
         saved = model.classifier.state_dict()
         run.timings["supervised"] = time.perf_counter() - t1
         del feats, mirrored

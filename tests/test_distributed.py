@@ -200,6 +200,8 @@ def test_bad_input_names_the_values():
         hd.check_distributable(config, 3)
     with pytest.raises(ValueError, match="supervised.mode 'end_to_end'"):
         hd.check_distributable(training.plan_run("backprop", quick=True).config, 2)
+    with pytest.raises(ValueError, match="supervised.flip_average True"):
+        hd.check_distributable(training.plan_run("softhebb_flip", quick=True).config, 2)
     if not dist.is_initialized():
         with pytest.raises(RuntimeError, match="not launched by torchrun: the environment lacks"):
             hd.init_from_env("cpu")

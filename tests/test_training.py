@@ -357,3 +357,39 @@ def test_hebbian_epoch_checkpoint_of_another_run_is_not_used(tmp_path):
     training.train_hebbian(_epoch_model("soft"), data, generator=torch.Generator().manual_seed(1),
                            checkpoint=path, checkpoint_key="b", callback=count, **options)
     assert count.calls == 4  # key "b" trains both epochs from the start
+
+
+# ----- flip averaging in the linear read-out (softhebb_flip) ----------------------------------------------
+def test_flip_averaged_accuracy_against_a_per_image_loop():
+    g = torch.Generator().manual_seed(0)
+    n, d = 60, 12
+    feats, mirror = torch.randn(n, d, generator=g).half(), torch.randn(n, d, generator=g).half()
+    labels = torch.randint(0, 10, (n,), generator=g)
+    head = torch.nn.Sequential(torch.nn.Dropout(0.5), torch.nn.Linear(d, 10))
+    history = train_linear_probe(head, (feats, labels), (feats[:30], labels[:30], mirror[:30]),
+                                 (feats[30:], labels[30:], mirror[30:]), epochs=2, progress=False,
+                                 generator=torch.Generator().manual_seed(1))
+    linear = head[1]
+    for split, rows in (("val", range(30)), ("test", range(30, 60))):
+        averaged = plain = 0
+        for i in rows:  # one image at a time: mean of the two views' logits, then the largest
+            a, b = linear(feats[i].float()), linear(mirror[i].float())
+            averaged += int(torch.argmax((a + b) / 2) == labels[i])
+            plain += int(torch.argmax(a) == labels[i])
+        assert history[-1][f"{split}_acc"] == pytest.approx(100 * averaged / 30)
+        assert history[-1][f"{split}_acc_plain"] == pytest.approx(100 * plain / 30)
+    assert history[-1]["val_acc"] != history[-1]["val_acc_plain"] or history[-1]["test_acc"] != history[-1]["test_acc_plain"]
+
+
+def test_softhebb_flip_runs_and_keeps_the_one_view_accuracy(tmp_path):
+    result = training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path, **TINY)
+    last = result["epochs"][-1]
+    assert {"val_acc_plain", "test_acc_plain"} <= set(last) and 0 <= last["test_acc"] <= 100
+    assert result["final_test_acc"] == last["test_acc"]  # the flip-averaged accuracy is the run's
+
+
+def test_flip_average_is_checked():
+    with pytest.raises(ValueError, match="flip_average"):
+        change_preset(get_preset("backprop"), {"supervised": {"flip_average": True}})
+    with pytest.raises(ValueError, match="flip_average"):
+        change_preset(get_preset("soft"), {"supervised": {"flip_average": "yes"}})
