@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="JSON merged into the preset, e.g. '{\"hebbian\": {\"rule\": {\"theta_init\": 0.0}}}': "
                           "a variant with its own runs folder and results row")
     rep.add_argument("--out", metavar="DIR", default=None, help=f"runs folder (default {default_out()})")
+    rep.add_argument("--hebbian-from", metavar="DIR", default=None,
+                     help="adopt the Hebbian phase of a finished run (its folder, holding seed<k>/) instead of "
+                          "training it again: for variants that differ from it in the classifier only")
     rep.add_argument("--limit-train", type=_int_at_least(20), default=None,
                      help="use only the first N (>= 20) training images")
     rep.add_argument("--limit-test", type=_int_at_least(20), default=None,
@@ -209,6 +212,9 @@ def cmd_reproduce(args) -> int:
     if contrastive and args.precision not in (None, "fp32"):
         return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
                       f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
+    if args.hebbian_from and (contrastive or args.parallel != 1 or "WORLD_SIZE" in os.environ):
+        return _error(f"--hebbian-from applies to one-process runs of the Hebbian presets (not to {args.preset!r}"
+                      f"{' with --parallel or torchrun' if not contrastive else ''}); leave it out")
     if contrastive and (args.parallel != 1 or "WORLD_SIZE" in os.environ):
         return _error(f"--parallel and torchrun run the Hebbian presets; the contrastive preset {args.preset!r} "
                       f"runs in one process: python -m hebblib reproduce --preset {args.preset}")
@@ -232,7 +238,8 @@ def cmd_reproduce(args) -> int:
                                 source=args.source, device=args.device, quick=args.quick or None, out=args.out,
                                 limit_train=args.limit_train, limit_test=args.limit_test,
                                 supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
-                                progress=not args.no_progress, precision=args.precision)
+                                progress=not args.no_progress, precision=args.precision,
+                                **({"hebbian_from": args.hebbian_from} if args.hebbian_from else {}))
     except (CIFAR10NotFoundError, DatasetNotFoundError) as err:
         return _error(err.message("cli"))
     except FileNotFoundError as err:

@@ -39,6 +39,7 @@ import copy
 import dataclasses
 import inspect
 import json
+import pathlib
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
@@ -810,7 +811,10 @@ class RunOptions:
     ``split_seed`` of the validation split; ``supervised_epochs`` (overrides the preset's); and how it
     runs (``device``, ``resume``, ``stop_after``, ``deterministic``, ``download``, ``progress``, ``out``), and
     ``precision``, the arithmetic of the Hebbian phase and the feature extraction (one of
-    :data:`hebblib.runtime.PRECISIONS`; None: the pipeline's default)."""
+    :data:`hebblib.runtime.PRECISIONS`; None: the pipeline's default). ``hebbian_from``: the folder of a
+    finished run (its ``seed<k>`` folder, or the folder holding it) whose Hebbian phase this run adopts
+    instead of training its own, when everything but the classifier is the same
+    (:func:`hebblib.training.adopt_hebbian_phase`)."""
 
     seed: int = 0
     source: str = "auto"
@@ -829,6 +833,7 @@ class RunOptions:
     progress: bool = True
     out: Any = None
     precision: str | None = None
+    hebbian_from: Any = None
 
     def __post_init__(self):
         for key in ("seed", "split_seed"):
@@ -853,6 +858,9 @@ class RunOptions:
 
             if self.precision not in PRECISIONS:
                 raise ValueError(f"unknown precision {self.precision!r}; valid choices: {_listed(PRECISIONS)}")
+        if self.hebbian_from is not None and not (pathlib.Path(self.hebbian_from) / "").is_dir():
+            raise ValueError(f"hebbian_from {str(self.hebbian_from)!r}: no such folder; give the folder of a finished "
+                             f"run (its seed<k>/ folder, or the folder holding it)")
         for key in ("quick", "resume", "download", "progress"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be True or False, got {getattr(self, key)!r}")

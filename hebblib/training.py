@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import inspect
+import json
 import time
 from pathlib import Path
 
@@ -405,6 +406,8 @@ def hebbian_phase(run: Run, model) -> dict:
     presets. Returns the phase's ``images``, ``seconds``, ``images_per_s``."""
     checkpoint = load_checkpoint(run.run_dir / "unsupervised.pt", run.key) if run.options.resume else None
     unsup = run.config.unsupervised
+    if checkpoint is None and run.options.hebbian_from is not None and run.config.supervised.mode == "linear":
+        checkpoint = adopt_hebbian_phase(run, run.options.hebbian_from)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         model.to(run.device)  # buffers whose shape depends on the data (BCM θ, thresholds) load on the CPU
@@ -423,6 +426,40 @@ def hebbian_phase(run: Run, model) -> dict:
         stats = {"images": 0, "seconds": 0.0, "images_per_s": None}
     run.unsupervised = stats
     return stats
+
+
+HEBBIAN_KEYS = ("architecture", "model", "hebbian", "layers", "data", "unsupervised")  # all but the classifier
+
+
+def adopt_hebbian_phase(run: Run, source) -> dict:
+    """The Hebbian phase of the finished run in ``source`` (its ``seed<k>`` folder, or the folder holding
+    ``seed<run.seed>``), for a run that differs from it in the classifier only: the same seed, data, split,
+    precision and every setting of :data:`HEBBIAN_KEYS`, so that training the phase again would give the same
+    weights (the phase draws nothing from the classifier's settings; tests/test_training.py). Saved as this
+    run's own ``unsupervised.pt`` and returned as its checkpoint; the run's record names the source. A source
+    that is missing, unfinished or different is a ``ValueError`` naming the first difference."""
+    folder = Path(source)
+    if (folder / f"seed{run.seed}").is_dir():
+        folder = folder / f"seed{run.seed}"
+    record = read_json(folder / "results.json")
+    if not record or not record.get("complete"):
+        raise ValueError(f"hebbian_from {str(source)!r}: no finished run there (results.json of seed {run.seed})")
+    mine = {"seed": run.seed, "quick": run.options.quick, "data": run.data_info, "precision": run.precision.name,
+            **{key: run.preset.get(key) for key in HEBBIAN_KEYS}}
+    theirs = {"seed": record.get("seed"), "quick": record.get("quick"), "data": record.get("data"),
+              "precision": (record.get("precision") or {}).get("name", "fp32"),
+              **{key: (record.get("config") or {}).get(key) for key in HEBBIAN_KEYS}}
+    for key, value in mine.items():
+        if json.dumps(theirs[key], sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
+            raise ValueError(f"hebbian_from {str(folder)!r}: its {key} differs from this run's, so its Hebbian phase "
+                             f"is not this run's (theirs {theirs[key]!r}, this run {value!r})")
+    checkpoint = load_checkpoint(folder / "unsupervised.pt", record["config_hash"])
+    if checkpoint is None:
+        raise ValueError(f"hebbian_from {str(folder)!r}: its unsupervised.pt is missing or not its own")
+    checkpoint = {**checkpoint, "config_hash": run.key,
+                  "stats": {**checkpoint["stats"], "adopted_from": str(folder)}}
+    save_checkpoint(run.run_dir / "unsupervised.pt", checkpoint)
+    return checkpoint
 
 
 def split_features(run: Run, model) -> tuple:

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the Hebbian phase's and the features' arithmetic (default: the preset's, fp32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--change", metavar="JSON", default=None, help="merged into every preset (reproduce --change)")
+    parser.add_argument("--hebbian-from", metavar="DIR", default=None,
+                        help="adopt each seed's Hebbian phase from this finished run's folder (reproduce --hebbian-from): "
+                             "for variants that differ in the classifier only")
     parser.add_argument("--quick", action="store_true", help="quick mode (a check of the driver, not a result)")
     parser.add_argument("--limit-train", type=int, default=None, help="passed to reproduce (checks only)")
     parser.add_argument("--limit-test", type=int, default=None, help="passed to reproduce (checks only)")
@@ -118,7 +121,8 @@ def command(name: str, original: bool, args, seed: int) -> list[str]:
            "--source", args.source, "--device", args.device, "--no-progress"]
     for flag, value in (("--data", args.data), ("--dataset", args.dataset), ("--out", args.out),
                         ("--precision", args.precision),
-                        ("--change", args.change), ("--limit-train", args.limit_train),
+                        ("--change", args.change), ("--hebbian-from", args.hebbian_from),
+                        ("--limit-train", args.limit_train),
                         ("--limit-test", args.limit_test), ("--epochs", args.epochs)):
         if value is not None:
             cmd += [flag, str(value)]

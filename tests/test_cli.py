@@ -183,3 +183,11 @@ def test_unknown_preset_lists_the_contrastive_presets_too(capsys):
     assert main(["reproduce", "--preset", "contrastive_cnn"]) == 2
     err = capsys.readouterr().err
     assert "unknown preset 'contrastive_cnn'" in err and "contrastive_conv_f1 " in err and "soft " in err
+
+
+def test_hebbian_from_is_refused_where_it_cannot_apply(tmp_path, capsys):
+    assert main(["reproduce", "--preset", "soft", "--quick", "--parallel", "2", "--hebbian-from", str(tmp_path)]) == 2
+    assert "--hebbian-from applies to one-process runs" in capsys.readouterr().err
+    assert main(["reproduce", "--preset", "softhebb_flip", "--quick", "--out", str(tmp_path / "runs"),
+                 "--hebbian-from", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err

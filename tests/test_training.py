@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -393,3 +394,32 @@ def test_flip_average_is_checked():
         change_preset(get_preset("backprop"), {"supervised": {"flip_average": True}})
     with pytest.raises(ValueError, match="flip_average"):
         change_preset(get_preset("soft"), {"supervised": {"flip_average": "yes"}})
+
+
+# ----- a run that differs in the classifier only adopts a finished run's Hebbian phase --------------------
+def test_adopted_hebbian_phase_gives_the_run_it_would_have_trained(tmp_path):
+    options = {**TINY, "supervised_epochs": 2}
+    source = training.run_preset(_tiny("softhebb_paper", 0.125), out=tmp_path / "a", **options)
+    fresh = training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path / "b", **options)
+    source_dir = Path(source["run_dir"]).parent  # the folder holding seed0/
+    adopted = training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path / "c", hebbian_from=source_dir,
+                                  **options)
+    assert adopted["unsupervised"]["adopted_from"] == str(source_dir / "seed0")
+    assert adopted["epochs"] == fresh["epochs"]  # bit for bit: the phase draws nothing from the classifier
+    again = training.hebbian_network(adopted).state_dict()
+    for key, value in training.hebbian_network(fresh).state_dict().items():
+        assert torch.equal(again[key], value), key
+
+
+def test_hebbian_from_a_different_run_is_refused_naming_the_difference(tmp_path):
+    source = training.run_preset(_tiny("softhebb_paper", 0.125), out=tmp_path / "a", **TINY)
+    other = change_preset(_tiny("softhebb_paper", 0.125), {"unsupervised": {"batch_size": 16}})
+    with pytest.raises(ValueError, match="its unsupervised differs"):
+        training.run_preset(other, out=tmp_path / "b", hebbian_from=Path(source["run_dir"]), **TINY)
+    with pytest.raises(ValueError, match="no such folder"):
+        training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path / "c", hebbian_from=tmp_path / "nothing",
+                            **TINY)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no finished run there"):
+        training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path / "c", hebbian_from=tmp_path / "empty",
+                            **TINY)
