@@ -195,6 +195,34 @@ def diagnostics_row(group: dict) -> str | None:
             f"{_per_layer([mean('never_active', n) for n in layers], '.1f')} | {radius} |")
 
 
+def _mean_std(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}"
+    mean = sum(values) / len(values)
+    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{mean:.2f} ± {std:.2f}"
+
+
+def flip_row(group: dict) -> str | None:
+    """For a group whose runs averaged the logits over each image and its mirror image
+    (``supervised.flip_average``): the final and best-validation test accuracies with the averaging (the
+    run's own numbers) beside the same head's one-view accuracies (``test_acc_plain``, its best epoch chosen
+    by ``val_acc_plain``): the averaging's share, measured on the same trained head. None for other groups."""
+    records = group["records"]
+    if not records or any("test_acc_plain" not in (r.get("epochs") or [{}])[-1] for r in records):
+        return None
+
+    def at_best(record, val, test):  # the first epoch of the best validation accuracy, as the report
+        return max(record["epochs"], key=lambda e: e[val])[test]
+
+    cells = [[r["epochs"][-1]["test_acc"] for r in records], [r["epochs"][-1]["test_acc_plain"] for r in records],
+             [at_best(r, "val_acc", "test_acc") for r in records],
+             [at_best(r, "val_acc_plain", "test_acc_plain") for r in records]]
+    gain = [a - b for a, b in zip(cells[0], cells[1])]
+    return (f"| `{group['preset']}`{_variant(group)} | {_protocol(group)}, {group['precision']} | {group['n']} | "
+            + " | ".join(_mean_std(c) for c in cells) + f" | {_mean_std(gain)} |")
+
+
 def render() -> None:
     """Write docs/results.md: the current protocol's groups (or, for a variant not yet run under it, its
     latest earlier group, marked old), the superseded groups in a history section, the competition
@@ -243,6 +271,18 @@ def render() -> None:
             "`python scripts/diagnostics_figure.py` draws them.\n\n"
             "| preset | protocol | seeds | layers | units | win entropy | never win | never active | ‖W_o‖ |\n"
             "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(diagnostics))
+    flips = [row for row in (flip_row(g) for g in main) if row]
+    if flips:
+        body += (
+            "\n\n## Flip averaging: the same heads with and without it\n\n"
+            "For the runs whose read-out classifies each validation and test image by the logits averaged over "
+            "the image and its mirror image (`supervised.flip_average`, e.g. `softhebb_flip`), each epoch also "
+            "records the same head's accuracy on the image alone (`test_acc_plain`, `val_acc_plain`). Test "
+            "accuracies in %, mean ± sample std over the row's seeds: final epoch with and without averaging, "
+            "then at the epoch of the best validation accuracy (each chosen by its own validation accuracy), "
+            "and the gain of the averaging at the final epoch.\n\n"
+            "| preset | protocol | seeds | final, averaged | final, one view | at best val, averaged | "
+            "at best val, one view | gain (final) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(flips))
     chapters = []
     for path in sorted((STORE / "chapters").glob("*.json")):
         c = json.loads(path.read_text())

@@ -412,3 +412,24 @@ def test_chapters_report_fp32_before_bf16_at_equal_seeds_and_name_the_dataset(ta
     report_full_data("soft", {**full, "dataset": "fashion_mnist"}, None)
     line = capsys.readouterr().out
     assert "on all of Fashion-MNIST" in line and "CIFAR-10" not in line
+
+
+def test_flip_averaging_section_sets_each_head_beside_its_one_view(table, tmp_path):
+    def epochs(averaged, plain, val_averaged, val_plain):
+        return [{"epoch": i + 1, "lr": 1e-3, "train_loss": 1.0, "train_acc": 50.0, "val_acc": va, "test_acc": a,
+                 "val_acc_plain": vp, "test_acc_plain": p}
+                for i, (a, p, va, vp) in enumerate(zip(averaged, plain, val_averaged, val_plain))]
+
+    # seed 0: averaged test 80 / 81 (final), one view 79 / 79.5; the one view's best val is epoch 1
+    _write_run(tmp_path / "runs", _record("softhebb_flip", 0, 81.0, published=80.3,
+                                          epochs=epochs((80.0, 81.0), (79.0, 79.5), (80.0, 82.0), (81.0, 80.0))))
+    _write_run(tmp_path / "runs", _record("softhebb_flip", 1, 82.0, published=80.3,
+                                          epochs=epochs((81.0, 82.0), (80.0, 80.5), (80.0, 82.0), (79.0, 80.0))))
+    _write_run(tmp_path / "runs", _record("bcm", 0, 73.0))  # no flip averaging: no row there
+    table.collect(tmp_path / "runs")
+    table.render()
+    text = (tmp_path / "docs" / "results.md").read_text()
+    section = text.split("## Flip averaging", 1)[1].split("\n## ", 1)[0]
+    cells = _cells(_row(section, "| `softhebb_flip`"))
+    assert cells[2:] == ["2", "81.50 ± 0.71", "80.00 ± 0.71", "81.50 ± 0.71", "79.75 ± 1.06", "1.50 ± 0.00"]  # (79.0, 80.5)
+    assert "`bcm`" not in section
