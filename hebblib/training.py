@@ -610,6 +610,17 @@ def run_preset(preset, *, original: bool = False, notice=print, **options) -> di
     return result
 
 
+def plan_like(record: dict, **options) -> Run:
+    """:func:`plan_run` for the run that wrote ``record`` (its ``results.json``): its preset, seed, data source,
+    split, image counts, quick mode and classifier epochs; ``options`` add to or override those (``root``,
+    ``precision``, ``out``, ...). For scripts that redo part of a finished run on its trained weights."""
+    data = record["data"]
+    planned = dict(seed=record["seed"], source=data["source"], quick=record["quick"], split_seed=data["split_seed"],
+                   limit_train=data["n_train"] + data["n_val"], limit_test=data["n_test"],
+                   supervised_epochs=len(record["epochs"]), device="cpu", progress=False)
+    return plan_run(record["config"], **{**planned, **options})
+
+
 def hebbian_network(result: dict, preset=None):
     """The network of a run (``result``: the record :func:`run_preset` returned) with the weights its Hebbian
     phase learned, read from the run's ``unsupervised.pt`` by :func:`hebblib.results.load_checkpoint`

@@ -28,7 +28,7 @@ def measure(run_dir: Path, root=None) -> dict:
 
     from hebblib.classifier import extract_features
     from hebblib.results import load_checkpoint, read_json
-    from hebblib.training import hebbian_network, load_splits
+    from hebblib.training import hebbian_network, plan_like, prepare_data
 
     result = read_json(run_dir / "results.json")
     if not result or not result.get("complete") or (result.get("supervised") or {}).get("mode") != "linear":
@@ -40,9 +40,7 @@ def measure(run_dir: Path, root=None) -> dict:
     model = hebbian_network(result)
     model.classifier.load_state_dict(head["state"])
     model.eval()
-    data = result["data"]
-    _, val, test = load_splits(result["config"]["data"], root=root, source="full", device="cpu",
-                               split_seed=data["split_seed"])
+    _, val, test = prepare_data(plan_like(result, root=root), notice=None)  # the run's own splits
     precision = (result.get("precision") or {}).get("name", "fp32")
     row = {"run": str(run_dir), "preset": result["preset"], "seed": result["seed"], "precision": precision,
            "final_test_acc": result["final_test_acc"]}

@@ -433,3 +433,33 @@ def test_flip_averaging_section_sets_each_head_beside_its_one_view(table, tmp_pa
     cells = _cells(_row(section, "| `softhebb_flip`"))
     assert cells[2:] == ["2", "81.50 ± 0.71", "80.00 ± 0.71", "81.50 ± 0.71", "79.75 ± 1.06", "1.50 ± 0.00"]  # (79.0, 80.5)
     assert "`bcm`" not in section
+
+
+def test_feature_precision_reproduces_a_run_in_its_own_precision(tmp_path):
+    """scripts/feature_precision.py reruns a finished run's features and classifier on its trained Hebbian
+    weights: in the run's own precision it must give the run's own numbers."""
+    from hebblib import training
+    from hebblib.presets import get_preset
+
+    preset = get_preset("lagani_short")
+    preset["model"]["width_factor"] = 0.25
+    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
+                                 supervised_epochs=2, progress=False)
+    script = load_script("feature_precision")
+    row = script.measure(Path(result["run_dir"]), "fp32")
+    assert row["final_test_acc"] == result["final_test_acc"] and row["feature_precision"] == "fp32"
+    assert row["test_acc_at_best_val"] == result["test_acc_at_best_val"]
+    assert script.measure(Path(result["run_dir"]), "bf16")["feature_precision"] == "bf16"
+
+
+def test_flip_average_script_reproduces_the_runs_one_view_accuracy(tmp_path):
+    from hebblib import training
+    from hebblib.presets import get_preset
+
+    preset = get_preset("lagani_short")
+    preset["model"]["width_factor"] = 0.25
+    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
+                                 supervised_epochs=2, progress=False)
+    script = load_script("flip_average")
+    row = script.measure(Path(result["run_dir"]))  # the run's own data source: the shipped subset here
+    assert row["plain_matches_run"] and 0 <= row["test_acc_flip_average"] <= 100
