@@ -96,15 +96,16 @@ class SkipOne(DistributedReducer):
                 module.__dict__.pop("forward" if self.skip == "batchnorm" else "reducer")
 
 
-def _init(rank, port):
+def _init(rank, store):
+    """Join the two-process group through a file store in the test's folder: no TCP port is chosen ahead
+    (a port found free and then taken by another process before rank 0 bound it once aborted the workers)."""
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD)
 
 
-def _worker(rank, port, out):
+def _worker(rank, store, out):
     """Everything the two processes compute, in one spawn (starting processes costs seconds)."""
-    _init(rank, port)
+    _init(rank, store)
     try:
         for name in (*PRESETS, *EXTRA):
             torch.save(_train(name, DistributedReducer()), out / f"{name}.rank{rank}.pt")
@@ -115,8 +116,19 @@ def _worker(rank, port, out):
         dist.destroy_process_group()
 
 
-def _spawn(worker, *args):
-    mp.start_processes(worker, args=(hd.free_port(), *args), nprocs=WORLD, start_method="spawn")
+def _spawn(worker, out, attempts: int = 2):
+    """Run ``worker(rank, store, out)`` in two processes. A worker that dies (a signal, not a failed check: those
+    write no state and fail the tests) is started once more with a fresh store, saying so: on a loaded CI
+    machine a worker once aborted inside gloo ("terminate called without an active exception")."""
+    for attempt in range(1, attempts + 1):
+        store = out / f"rendezvous-{attempt}"
+        try:
+            mp.start_processes(worker, args=(str(store), out), nprocs=WORLD, start_method="spawn")
+            return
+        except mp.ProcessExitedException as err:
+            if attempt == attempts:
+                raise
+            print(f"two-process worker died ({err}); starting it once more", file=sys.stderr)
 
 
 def _difference(a: dict, b: dict) -> dict:
