@@ -46,7 +46,7 @@ from .errors import HebbianDivergenceError, check_choice
 from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
 from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, load_checkpoint, read_json,
-                      save_checkpoint, summarize_history, summarize_runs, write_json)
+                      run_precision, save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
 from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
                       keep_freed_memory, resolve_precision, seed_everything)
@@ -447,7 +447,7 @@ def adopt_hebbian_phase(run: Run, source) -> dict:
     mine = {"seed": run.seed, "quick": run.options.quick, "data": run.data_info, "precision": run.precision.name,
             **{key: run.preset.get(key) for key in HEBBIAN_KEYS}}
     theirs = {"seed": record.get("seed"), "quick": record.get("quick"), "data": record.get("data"),
-              "precision": (record.get("precision") or {}).get("name", "fp32"),
+              "precision": run_precision(record),
               **{key: (record.get("config") or {}).get(key) for key in HEBBIAN_KEYS}}
     for key, value in mine.items():
         if json.dumps(theirs[key], sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
@@ -608,6 +608,16 @@ def run_preset(preset, *, original: bool = False, notice=print, **options) -> di
     result = result_record(run, model, history)
     write_json(run.run_dir / "results.json", result)
     return result
+
+
+def finished_linear_record(run_dir) -> dict:
+    """The ``results.json`` of the finished run with a linear classifier in ``run_dir`` (its ``seed<k>``
+    folder), its ``run_dir`` set to that folder (the record may name another checkout's); else a
+    ``ValueError`` naming the folder. For scripts that redo part of a finished run (:func:`plan_like`)."""
+    record = read_json(Path(run_dir) / "results.json")
+    if not record or not record.get("complete") or (record.get("supervised") or {}).get("mode") != "linear":
+        raise ValueError(f"{run_dir}: not a finished run with a linear classifier (results.json)")
+    return {**record, "run_dir": str(run_dir)}
 
 
 def plan_like(record: dict, **options) -> Run:

@@ -1,7 +1,7 @@
 """Draw the competition at the end of the Hebbian phase across presets: docs/figures/competition_diagnostics.png.
 
     python scripts/diagnostics_figure.py                      # from the committed records, docs/results/*.json
-    python scripts/diagnostics_figure.py --runs runs --out /tmp/check.png   # straight from a runs folder
+    python scripts/diagnostics_figure.py --runs runs --out check.png        # straight from a runs folder
 
 Reads the ``competition`` block every run records since protocol v2 (hebblib.diagnostics.competition_diagnostics:
 the trained network in eval mode on the first 1,000 training images) and draws, per Hebbian layer in forward

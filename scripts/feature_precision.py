@@ -25,11 +25,9 @@ def measure(run_dir: Path, precision: str, root=None) -> dict:
     import tempfile
 
     from hebblib import training
-    from hebblib.results import load_checkpoint, read_json, summarize_history
+    from hebblib.results import load_checkpoint, run_precision, summarize_history
 
-    record = read_json(run_dir / "results.json")
-    if not record or not record.get("complete") or (record.get("supervised") or {}).get("mode") != "linear":
-        raise ValueError(f"{run_dir}: not a finished run with a linear classifier (results.json)")
+    record = training.finished_linear_record(run_dir)
     checkpoint = load_checkpoint(run_dir / "unsupervised.pt", record["config_hash"])
     if checkpoint is None:
         raise FileNotFoundError(f"{run_dir}: no unsupervised.pt written for this run")
@@ -45,7 +43,7 @@ def measure(run_dir: Path, precision: str, root=None) -> dict:
         history = training.train_classifier(run, model)
     summary = summarize_history(history)
     row = {"run": str(run_dir), "preset": record["preset"], "seed": record["seed"],
-           "hebbian_precision": (record.get("precision") or {}).get("name", "fp32"),
+           "hebbian_precision": run_precision(record),
            "feature_precision": run.precision.name, "final_test_acc_run": record["final_test_acc"],
            "final_test_acc": summary["final_test_acc"], "test_acc_at_best_val": summary["test_acc_at_best_val"],
            "features_s": run.timings["features"], "seconds": time.perf_counter() - started}

@@ -27,21 +27,18 @@ def measure(run_dir: Path, root=None) -> dict:
     import torch
 
     from hebblib.classifier import extract_features
-    from hebblib.results import load_checkpoint, read_json
-    from hebblib.training import hebbian_network, plan_like, prepare_data
+    from hebblib.results import load_checkpoint, run_precision
+    from hebblib.training import finished_linear_record, hebbian_network, plan_like, prepare_data
 
-    result = read_json(run_dir / "results.json")
-    if not result or not result.get("complete") or (result.get("supervised") or {}).get("mode") != "linear":
-        raise ValueError(f"{run_dir}: not a finished run with a linear classifier (results.json)")
+    result = finished_linear_record(run_dir)
     head = load_checkpoint(run_dir / "supervised.pt", result["config_hash"])
     if head is None:
         raise FileNotFoundError(f"{run_dir}: no supervised.pt written for this run")
-    result["run_dir"] = str(run_dir)  # the record's folder may name another checkout
     model = hebbian_network(result)
     model.classifier.load_state_dict(head["state"])
     model.eval()
     _, val, test = prepare_data(plan_like(result, root=root), notice=None)  # the run's own splits
-    precision = (result.get("precision") or {}).get("name", "fp32")
+    precision = run_precision(result)
     row = {"run": str(run_dir), "preset": result["preset"], "seed": result["seed"], "precision": precision,
            "final_test_acc": result["final_test_acc"]}
     started = time.perf_counter()

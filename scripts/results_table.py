@@ -223,6 +223,13 @@ def flip_row(group: dict) -> str | None:
             + " | ".join(_mean_std(c) for c in cells) + f" | {_mean_std(gain)} |")
 
 
+def _section(rows: list, title: str, intro: str) -> str:
+    """``## title``, ``intro`` (text ending in the table's header lines) and the rows that are not None; empty
+    when every row is None."""
+    rows = [row for row in rows if row]
+    return f"\n\n## {title}\n\n{intro}" + "\n".join(rows) if rows else ""
+
+
 def render() -> None:
     """Write docs/results.md: the current protocol's groups (or, for a variant not yet run under it, its
     latest earlier group, marked old), the superseded groups in a history section, the competition
@@ -257,32 +264,28 @@ def render() -> None:
     if history:
         body += ("\n\n## History: rows of earlier protocols, superseded by a current one\n\n" + TABLE_HEAD
                  + "\n".join(table_row(g) for g in history))
-    diagnostics = [row for row in (diagnostics_row(g) for g in main) if row]
-    if diagnostics:
-        body += (
-            "\n\n## Competition at the end of the Hebbian phase\n\n"
-            "Recorded by every run since protocol v2 (`competition` in its JSON; "
-            "`hebblib.diagnostics.competition_diagnostics`): the trained network in eval mode on the first "
-            "1,000 training images, unaugmented; at every image and position the winner is the unit (output "
-            "channel) with the largest response. Per Hebbian layer, in order and `/`-separated, means over "
-            "the row's seeds: the normalised entropy of the win rates (1: every unit wins equally often), the "
-            "units that win nowhere, the units whose output after the block's activation is never positive "
-            "(— where no activation follows the layer), and the weight norm ‖W_o‖ (mean ± spread over units). "
-            "`python scripts/diagnostics_figure.py` draws them.\n\n"
-            "| preset | protocol | seeds | layers | units | win entropy | never win | never active | ‖W_o‖ |\n"
-            "|---|---|---|---|---|---|---|---|---|\n" + "\n".join(diagnostics))
-    flips = [row for row in (flip_row(g) for g in main) if row]
-    if flips:
-        body += (
-            "\n\n## Flip averaging: the same heads with and without it\n\n"
-            "For the runs whose read-out classifies each validation and test image by the logits averaged over "
-            "the image and its mirror image (`supervised.flip_average`, e.g. `softhebb_flip`), each epoch also "
-            "records the same head's accuracy on the image alone (`test_acc_plain`, `val_acc_plain`). Test "
-            "accuracies in %, mean ± sample std over the row's seeds: final epoch with and without averaging, "
-            "then at the epoch of the best validation accuracy (each chosen by its own validation accuracy), "
-            "and the gain of the averaging at the final epoch.\n\n"
-            "| preset | protocol | seeds | final, averaged | final, one view | at best val, averaged | "
-            "at best val, one view | gain (final) |\n|---|---|---|---|---|---|---|---|\n" + "\n".join(flips))
+    body += _section(
+        [diagnostics_row(g) for g in main], "Competition at the end of the Hebbian phase",
+        "Recorded by every run since protocol v2 (`competition` in its JSON; "
+        "`hebblib.diagnostics.competition_diagnostics`): the trained network in eval mode on the first "
+        "1,000 training images, unaugmented; at every image and position the winner is the unit (output "
+        "channel) with the largest response. Per Hebbian layer, in order and `/`-separated, means over "
+        "the row's seeds: the normalised entropy of the win rates (1: every unit wins equally often), the "
+        "units that win nowhere, the units whose output after the block's activation is never positive "
+        "(— where no activation follows the layer), and the weight norm ‖W_o‖ (mean ± spread over units). "
+        "`python scripts/diagnostics_figure.py` draws them.\n\n"
+        "| preset | protocol | seeds | layers | units | win entropy | never win | never active | ‖W_o‖ |\n"
+        "|---|---|---|---|---|---|---|---|---|\n")
+    body += _section(
+        [flip_row(g) for g in main], "Flip averaging: the same heads with and without it",
+        "For the runs whose read-out classifies each validation and test image by the logits averaged over "
+        "the image and its mirror image (`supervised.flip_average`, e.g. `softhebb_flip`), each epoch also "
+        "records the same head's accuracy on the image alone (`test_acc_plain`, `val_acc_plain`). Test "
+        "accuracies in %, mean ± sample std over the row's seeds: final epoch with and without averaging, "
+        "then at the epoch of the best validation accuracy (each chosen by its own validation accuracy), "
+        "and the gain of the averaging at the final epoch.\n\n"
+        "| preset | protocol | seeds | final, averaged | final, one view | at best val, averaged | "
+        "at best val, one view | gain (final) |\n|---|---|---|---|---|---|---|---|\n")
     chapters = []
     for path in sorted((STORE / "chapters").glob("*.json")):
         c = json.loads(path.read_text())
