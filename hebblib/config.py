@@ -395,15 +395,22 @@ class _Section:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
 
+ZCA_FITS = ("train", "train_and_val")
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig(_Section):
     """The images and how they are normalised before the network: ``dataset`` (one of
     :data:`hebblib.data.DATASET_NAMES`, default ``'cifar10'``; the networks take its image shape),
-    ``normalization`` (one of :data:`hebblib.data.NORMALIZATIONS`) and ZCA's ``zca_eps``."""
+    ``normalization`` (one of :data:`hebblib.data.NORMALIZATIONS`), ZCA's ``zca_eps`` and ``zca_fit``: the
+    images the whitening is fitted on, ``'train'`` (the default, protocol v2: the training split only) or
+    ``'train_and_val'`` (protocol v1, the code before 2026-12: the validation split too, which then saw
+    the images that select the classifier's epoch; kept to measure what the change did)."""
 
     normalization: str = "none"
     zca_eps: float = 1e-3
     dataset: str = "cifar10"
+    zca_fit: str = "train"
     SECTION = "data"
     REQUIRED = ("normalization",)
 
@@ -413,11 +420,14 @@ class DataConfig(_Section):
         _choice("data.normalization", self.normalization, NORMALIZATIONS)
         _number("data.zca_eps", self.zca_eps, minimum=0, above=True)
         _choice("data.dataset", self.dataset, DATASET_NAMES)
+        _choice("data.zca_fit", self.zca_fit, ZCA_FITS)
 
     def to_dict(self) -> dict:
         out = super().to_dict()
         if out["dataset"] == "cifar10":  # as the CIFAR-10 presets write it (and hash it): no key
             del out["dataset"]
+        if out["zca_fit"] == "train":  # the default: no key, so the presets' hashes stay as they were
+            del out["zca_fit"]
         return out
 
 

@@ -216,7 +216,8 @@ def resolve_source(source: str = "auto", root=None, quick: bool = False, downloa
 def load_splits(data_cfg: dict, *, root=None, source: str = "subset", device=None, limit_train: int | None = None,
                 limit_test: int | None = None, val_size: int = 5000, split_seed: int = 0):
     """``(train, val, test)`` DeviceDatasets of ``data_cfg``'s ``dataset`` (default CIFAR-10): normalisation
-    (and ZCA, fitted on the training images only) from ``data_cfg``; the validation split is ``min(val_size,
+    (and ZCA, fitted on the training images only; with ``zca_fit='train_and_val'`` on the validation split
+    too, protocol v1) from ``data_cfg``; the validation split is ``min(val_size,
     10 %)`` of the (limited) training images, stratified and seeded; ``limit_*`` keep the first images of a
     split."""
     for name, limit in (("limit_train", limit_train), ("limit_test", limit_test)):
@@ -238,9 +239,10 @@ def load_splits(data_cfg: dict, *, root=None, source: str = "subset", device=Non
     if normalization == "zca":
         # Fitted on training images only: every training image except the validation split (all 45,000
         # of the full protocol), so no validation (or test) image shapes the whitening. (Until 2026-12 the
-        # fit also saw the 5,000 validation images; see docs/results_notes.md.)
+        # fit also saw the 5,000 validation images, zca_fit="train_and_val"; see docs/results_notes.md.)
         is_val = torch.zeros(len(every_train), dtype=torch.bool)
-        is_val[val_index] = True
+        if data_cfg.get("zca_fit", "train") == "train":
+            is_val[val_index] = True
         zca = fit_zca(every_train.images[(~is_val).to(every_train.device)], data_cfg.get("zca_eps", 1e-3), root=root)
     train = DeviceDataset(limited.images[train_index.to(limited.device)], limited.labels[train_index.to(limited.device)],
                           normalization, zca, augment=True, device=device, **stats)

@@ -464,6 +464,25 @@ def test_zca_of_the_splits_is_fitted_on_the_training_part_only(tmp_path):
     assert train.get(slice(None))[0].flatten(1).mean(0).abs().max() < 1e-4
 
 
+def test_zca_fit_train_and_val_restores_the_old_fit(tmp_path):
+    """``zca_fit='train_and_val'`` (protocol v1, kept to measure the change): the whitening's mean is that of
+    train + validation, the split itself is the default's; an unknown choice is refused by the config."""
+    from hebblib.config import DataConfig
+    from hebblib.training import load_splits
+
+    cfg = {"normalization": "zca", "zca_eps": 1e-3}
+    train, val, _ = load_splits(cfg, root=tmp_path, source="subset", val_size=50)
+    old, old_val, _ = load_splits({**cfg, "zca_fit": "train_and_val"}, root=tmp_path, source="subset", val_size=50)
+    assert torch.equal(old.images, train.images) and torch.equal(old_val.images, val.images)
+    all_mean = torch.cat([train.images, val.images]).double().div(255).flatten(1).mean(0)
+    assert torch.allclose(old.zca.mean.double(), all_mean, atol=1e-6)
+    assert not torch.allclose(old.zca.mean.double(), train.zca.mean.double(), atol=1e-6)
+    assert "zca_fit" not in DataConfig.from_dict(cfg).to_dict()  # the default: presets' hashes unchanged
+    assert DataConfig.from_dict({**cfg, "zca_fit": "train_and_val"}).to_dict()["zca_fit"] == "train_and_val"
+    with pytest.raises(ValueError, match="data.zca_fit.*'train_and_validation'.*train_and_val"):
+        DataConfig.from_dict({**cfg, "zca_fit": "train_and_validation"})
+
+
 def test_splits_without_zca_are_unchanged_by_the_zca_fix(tmp_path):
     """Standardised splits: the same images in the same order as DeviceDataset.split of all training images."""
     from hebblib.data import DeviceDataset
