@@ -50,3 +50,15 @@ def test_fast_dropout_is_reproducible_under_a_seed():
 def test_bad_probability_names_the_value(p):
     with pytest.raises(ValueError, match=repr(p)):
         FastDropout(p)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_fast_dropout_is_x_times_the_mask_bit_for_bit(dtype):
+    """The fast product (mask read as 0/1 bytes, then the scale) has the bits of x · dropout_mask(...) from
+    the same random words, in x's dtype, and keeps x's dtype."""
+    x = (torch.randn(64, 1000) * 3).to(dtype)
+    torch.manual_seed(7)
+    y = FastDropout(0.25)(x)
+    torch.manual_seed(7)
+    expected = x * dropout_mask(x.shape, 0.25, dtype=dtype)
+    assert y.dtype == dtype and torch.equal(y, expected)

@@ -54,6 +54,38 @@ def test_summarize_history_reports_final_best_val_and_max():
     assert runs["final_test_acc"]["mean"] == 71.0 and abs(runs["final_test_acc"]["std"] - 2 ** 0.5) < 1e-9
 
 
+def test_linear_probe_batches_are_the_explicit_choice_between_both_caches():
+    """The CPU probe builds each batch by overwriting the rows drawn mirrored; the head must end exactly as
+    one trained on torch.where(flip, mirrored, plain) of the same draws (the formulation of other devices)."""
+    from hebblib.classifier import train_linear_probe
+    from hebblib.dropout import FastDropout
+
+    g = torch.Generator().manual_seed(0)
+    feats, mirrored = torch.rand(300, 40, generator=g).bfloat16(), torch.rand(300, 40, generator=g).bfloat16()
+    labels = torch.randint(0, 10, (300,), generator=g)
+    heads = []
+    for overwrite in (True, False):
+        torch.manual_seed(1)
+        head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(40, 10))
+        if overwrite:
+            train_linear_probe(head, (feats, labels, mirrored), (feats, labels), (feats, labels), epochs=2,
+                               progress=False, generator=torch.Generator().manual_seed(2))
+        else:  # the same draws: order and flips from the generator, dropout masks from the global one
+            gen = torch.Generator().manual_seed(2)
+            opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+            for epoch in range(2):
+                order, flips = torch.randperm(300, generator=gen), torch.rand(300, generator=gen) < 0.5
+                for start in range(0, 300, 64):
+                    index = order[start:start + 64]
+                    x = torch.where(flips[index].unsqueeze(1), mirrored[index], feats[index])
+                    loss = torch.nn.functional.cross_entropy(head(x.float()), labels[index])
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+        heads.append(head[1].weight.detach())
+    assert torch.equal(heads[0], heads[1])
+
+
 def test_feature_cache_and_mirrored_features():
     torch.manual_seed(0)
     data, net = _random_images(12), lagani_short(width_factor=0.125)
