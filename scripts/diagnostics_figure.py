@@ -41,7 +41,9 @@ def records_from_runs(runs: Path) -> list[dict]:
 def label(group: dict) -> str:
     extra = (" --original" if group["original"] else "") + (" (changed)" if group.get("change") else "")
     seeds = f"{group['n']} seed{'s' if group['n'] > 1 else ''}"
-    return f"{group['preset']}{extra} [v{group['protocol']}, {group['precision']}, {seeds}]"
+    dataset = (group["records"][0].get("data") or {}).get("dataset", "cifar10") if group.get("records") else "cifar10"
+    where = "" if dataset == "cifar10" else f", {dataset}"
+    return f"{group['preset']}{extra} [v{group['protocol']}, {group['precision']}{where}, {seeds}]"
 
 
 def series(group: dict) -> dict | None:
@@ -90,7 +92,7 @@ def draw(groups: list[dict], out: Path) -> list[str]:
     axes = axes.ravel()
     for i, (group, s) in enumerate(drawn):
         x = np.arange(1, len(s["layers"]) + 1)
-        color, marker = f"C{i % 10}", "osD^v<>ph"[i // 10 % 9]
+        color, marker = plt.get_cmap("tab20")(i % 20), "osD^v<>ph"[i % 9]  # 20 colours, markers cycle apart
         for ax, (key, title) in zip(axes, PANELS):
             mean, std = s[key]
             ax.errorbar(x, mean, yerr=std if group["n"] > 1 else None, color=color, marker=marker, capsize=3,
