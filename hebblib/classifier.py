@@ -231,7 +231,7 @@ def _correct_on_images(model, data, batch_size: int = 500) -> torch.Tensor:
 def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                      schedule: str = "nimmo_step", augment: bool = True, generator=None, progress: bool = True,
                      desc: str = "backprop", checkpoint=None, checkpoint_key: str | None = None,
-                     hook=None) -> list[dict]:
+                     hook=None, precision: str = "fp32") -> list[dict]:
     """Train the whole ``model`` by backprop on the images of ``train`` (a ``DeviceDataset``) with Adam;
     evaluate on ``val`` and ``test`` after every epoch. Returns records as :func:`train_linear_probe`,
     each with the epoch's wall time (``seconds``).
@@ -244,9 +244,23 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
     every epoch. When it holds a checkpoint written for ``checkpoint_key``, training goes on after its last
     finished epoch and ends as an uninterrupted run would (an end-to-end run is many epochs of hours on a
     CPU; the Hebbian presets' phases are checkpointed by :func:`hebblib.training.run_preset`). Subnormal
-    floats count as 0 meanwhile (:func:`hebblib.runtime.flush_denormals`)."""
+    floats count as 0 meanwhile (:func:`hebblib.runtime.flush_denormals`).
+
+    ``precision``: ``'fp32'``, or ``'bf16'`` (or ``'auto'``, :func:`hebblib.runtime.resolve_precision`): the
+    forward pass and the loss, in training and in evaluation, under ``torch.autocast`` in bf16 (products in
+    bf16 with fp32 accumulation, their gradients likewise); the weights, the gradients the optimiser sees
+    and Adam's state stay fp32. About 2.1-2.3x fp32's images/s for the ``backprop`` network on a 2-core CPU
+    with AMX (``benchmarks/bench_backprop_precision.py``, docs/performance.md). The α-hybrid (``hook``) trains in fp32 only: its layers' ΔW, formed
+    inside the forward, has no bf16 path under autocast."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n, device = len(train), train.device
+    dtype = resolve_precision(precision, device).dtype
+    if hook is not None and dtype != torch.float32:
+        raise ValueError(f"precision={precision!r}: the α-hybrid (hook) trains in fp32 only; valid choice: 'fp32'")
+
+    def cast():  # a fresh context each time
+        return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
+
     history = _resume_end_to_end(checkpoint, checkpoint_key, model, optimizer, generator) if checkpoint else []
     epoch_bar = tqdm(range(len(history), epochs), desc=desc, disable=not progress, leave=False,
                      initial=len(history), total=epochs)
@@ -261,8 +275,9 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
         batches = train.batches(batch_size, shuffle=True, augment=augment, generator=generator)
         for x, y in tqdm(batches, total=-(-n // batch_size), desc=f"{desc} epoch {epoch + 1}", disable=not progress,
                          leave=False):
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with cast():
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if hook is not None:
@@ -272,7 +287,8 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
                 hook.after_step()
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
-        val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
+        with cast():
+            val_correct, test_correct = _correct_on_images(model, val), _correct_on_images(model, test)
         record = _record(epoch, rate, loss_sum, correct, n, val_correct, len(val), test_correct, len(test))
         history.append({**record, **(hook.epoch_summary() if hook is not None else {}),
                         "seconds": time.perf_counter() - started})

@@ -66,8 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--quick", action="store_true", help="the shipped subset and at most 3 classifier epochs")
     rep.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     rep.add_argument("--precision", choices=PRECISIONS, default=None,
-                     help="arithmetic of the Hebbian phase and the features: bf16, fp32, or auto (bf16 where the "
-                          "hardware is fast at it: AMX CPUs, CUDA GPUs with bf16); default: the preset's (fp32)")
+                     help="arithmetic of the Hebbian phase and the features (of the whole training for backprop): "
+                          "bf16, fp32, or auto (bf16 where the hardware is fast at it: AMX CPUs, CUDA GPUs with "
+                          "bf16); default: the preset's (fp32); the α-hybrid trains in fp32")
     rep.add_argument("--original", action="store_true",
                      help="the original code's behaviour where it produced the published number")
     rep.add_argument("--change", metavar="JSON", type=_json_dict, default=None,

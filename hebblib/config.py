@@ -820,8 +820,9 @@ class RunOptions:
     ``quick`` mode; ``limit_train``/``limit_test`` (first images of a split), ``val_size`` and
     ``split_seed`` of the validation split; ``supervised_epochs`` (overrides the preset's); and how it
     runs (``device``, ``resume``, ``stop_after``, ``deterministic``, ``download``, ``progress``, ``out``), and
-    ``precision``, the arithmetic of the Hebbian phase and the feature extraction (one of
-    :data:`hebblib.runtime.PRECISIONS`; None: the pipeline's default). ``hebbian_from``: the folder of a
+    ``precision``, the arithmetic of the Hebbian phase and the feature extraction, or of the whole
+    training of an end-to-end preset (one of :data:`hebblib.runtime.PRECISIONS`; None: the pipeline's
+    default; the α-hybrid trains in fp32 only). ``hebbian_from``: the folder of a
     finished run (its ``seed<k>`` folder, or the folder holding it) whose Hebbian phase this run adopts
     instead of training its own, when everything but the classifier is the same
     (:func:`hebblib.training.adopt_hebbian_phase`)."""

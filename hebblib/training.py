@@ -309,7 +309,7 @@ class Run:
     unsupervised: dict | None = None
     resumed: bool = False
     timings: dict = dataclasses.field(default_factory=dict)
-    precision: Precision | None = None  # the Hebbian phase's and features' arithmetic, resolved in run_folder
+    precision: Precision | None = None  # Hebbian phase and features (or backprop): resolved in run_folder
 
     @property
     def seed(self) -> int:
@@ -336,6 +336,10 @@ def plan_run(preset, *, original: bool = False, **options) -> Run:
     preset = resolve_preset(preset, original)
     config = PresetConfig.from_dict(preset)
     options = RunOptions(**options)
+    requested = options.precision or config.unsupervised.precision
+    if config.supervised.mode == "hybrid" and requested == "bf16":
+        raise ValueError(f"precision 'bf16': the α-hybrid ({preset['name']!r}) trains in fp32 only "
+                         f"(its Hebbian ΔW inside the backprop forward has no bf16 path); valid choices: 'fp32', 'auto'")
     epochs = options.classifier_epochs(config.supervised, QUICK_SUPERVISED_EPOCHS)
     return Run(preset=preset, config=config, options=options, device=get_device(options.device), epochs=epochs,
                label=f"preset {preset['name']!r} (seed {options.seed})", started=started, t0=t0)
@@ -372,6 +376,8 @@ def run_folder(run: Run) -> Path:
     # the precision the run computes in (run option, else the preset's unsupervised.precision): a bf16 run has
     # its own folder; fp32 hashes as before the setting existed, so earlier fp32 runs are found again
     run.precision = resolve_precision(run.options.precision or run.config.unsupervised.precision, run.device)
+    if run.config.supervised.mode == "hybrid" and run.precision.name != "fp32":  # plan_run refused an explicit bf16
+        run.precision = Precision(run.precision.requested, "fp32", "the α-hybrid trains in fp32 only")
     if run.precision.name != "fp32":
         recipe["precision"] = run.precision.name
     run.key = config_hash({"recipe": recipe, "seed": run.seed, "data": run.data_info, "epochs": epochs,
@@ -496,7 +502,7 @@ def train_classifier(run: Run, model, features: tuple | None = None) -> list[dic
         epoch_checkpoint = run.run_dir / "end_to_end.pt" if run.options.resume else None
         history = train_end_to_end(model, run.train, run.val, run.test,
                                    desc=f"{run.name} {'hybrid' if hook else 'backprop'}", checkpoint=epoch_checkpoint,
-                                   checkpoint_key=run.key, hook=hook, **common)
+                                   checkpoint_key=run.key, hook=hook, precision=run.precision.name, **common)
         saved = model.state_dict()
         run.timings["supervised"] = sum(record["seconds"] for record in history)  # epochs before a resume too
     else:

@@ -211,6 +211,51 @@ def test_backprop_preset_trains_end_to_end(tmp_path):
     assert result["timings_s"]["supervised"] == pytest.approx(result["epochs"][0]["seconds"])
 
 
+def test_backprop_in_bf16_runs_its_products_in_bf16_and_stays_near_fp32(tmp_path):
+    """precision='bf16' for an end-to-end preset: the convolutions see bf16 operands in training and
+    evaluation (observed by a hook), the weights and Adam's state stay fp32, the run is recorded and keyed as
+    bf16, and one epoch ends near the fp32 run of the same seed (same data order, same initial weights)."""
+    seen = []
+
+    def watch(module, inputs, output):
+        seen.append((module.training, inputs[0].dtype, output.dtype))
+
+    results = {}
+    for precision in ("fp32", "bf16"):
+        run = training.plan_run(_tiny("backprop", 0.125), out=tmp_path, precision=precision, **TINY)
+        training.prepare_data(run, notice=None)
+        training.run_folder(run)
+        model = training.initial_model(run)
+        first = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+        handle = first.register_forward_hook(watch) if precision == "bf16" else None
+        history = training.train_classifier(run, model)
+        if handle is not None:
+            handle.remove()
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        results[precision] = (run, history, model)
+    assert {(mode, dt) for mode, _, dt in seen} == {(True, torch.bfloat16), (False, torch.bfloat16)}
+    (run32, h32, m32), (run16, h16, m16) = results["fp32"], results["bf16"]
+    assert run16.precision.name == "bf16" and run16.run_dir != run32.run_dir
+    assert h16[0]["train_loss"] == pytest.approx(h32[0]["train_loss"], rel=0.05)
+    w32, w16 = next(m32.parameters()).detach(), next(m16.parameters()).detach()
+    assert not torch.equal(w32, w16) and (w16 - w32).norm() / w32.norm() < 0.05
+
+
+def test_the_hybrid_refuses_bf16_before_any_data_and_auto_trains_it_in_fp32(tmp_path, monkeypatch):
+    from hebblib import runtime
+
+    with pytest.raises(ValueError, match="precision 'bf16'.*hybrid_soft.*fp32 only.*valid choices: 'fp32', 'auto'"):
+        training.plan_run("hybrid_soft", out=tmp_path, precision="bf16", **TINY)
+    monkeypatch.setattr(runtime, "fast_bf16", lambda *a, **k: (True, "pretend: fast bf16"))
+    run = training.plan_run("hybrid_soft", out=tmp_path, precision="auto", quick=True, progress=False)
+    training.prepare_data(run, notice=None)
+    training.run_folder(run)
+    assert (run.precision.name, run.precision.reason) == ("fp32", "the α-hybrid trains in fp32 only")
+    with pytest.raises(ValueError, match="the α-hybrid .hook. trains in fp32 only"):
+        classifier.train_end_to_end(torch.nn.Linear(1, 1), run.train, run.val, run.test, epochs=1,
+                                    hook=object(), precision="bf16")
+
+
 def _without_seconds(records):
     return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
 
