@@ -11,6 +11,7 @@ when asked (``--precision`` equal to the run's). ``--out FILE`` writes the row a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -20,8 +21,34 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 
-def measure(run_dir: Path, precision: str, root=None) -> dict:
-    """The run in ``run_dir`` with its Hebbian weights, its features and classifier in ``precision``."""
+@contextlib.contextmanager
+def fp32_layers(names):
+    """While active, the named Hebbian layers (e.g. ``conv1``) keep fp32 products inside every
+    ``compute_precision`` block (the others take its dtype): where in the network bf16 costs accuracy."""
+    from hebblib import layers
+
+    if not names:
+        yield
+        return
+    enter = layers.compute_precision.__enter__
+
+    def patched(self):
+        enter(self)
+        for layer in self.layers:
+            if getattr(layer, "hebblib_name", None) in names:
+                layer.compute_dtype = layers.torch.float32
+        return self
+
+    layers.compute_precision.__enter__ = patched
+    try:
+        yield
+    finally:
+        layers.compute_precision.__enter__ = enter
+
+
+def measure(run_dir: Path, precision: str, root=None, keep_fp32=()) -> dict:
+    """The run in ``run_dir`` with its Hebbian weights, its features and classifier in ``precision``
+    (``keep_fp32``: names of layers whose products stay fp32)."""
     import tempfile
 
     from hebblib import training
@@ -39,12 +66,20 @@ def measure(run_dir: Path, precision: str, root=None) -> dict:
         model = training.initial_model(run)
         model.load_state_dict(checkpoint["model"])
         model.to(run.device)
+        unknown = sorted(set(keep_fp32) - set(model.hebbian_layers()))
+        if unknown:
+            raise ValueError(f"--fp32-layers {', '.join(unknown)}: no such Hebbian layer; valid names: "
+                             f"{', '.join(model.hebbian_layers())}")
+        for name, layer in model.hebbian_layers().items():
+            layer.hebblib_name = name
         run.unsupervised = checkpoint["stats"]
-        history = training.train_classifier(run, model)
+        with fp32_layers(set(keep_fp32)):
+            history = training.train_classifier(run, model)
     summary = summarize_history(history)
     row = {"run": str(run_dir), "preset": record["preset"], "seed": record["seed"],
            "hebbian_precision": run_precision(record),
-           "feature_precision": run.precision.name, "final_test_acc_run": record["final_test_acc"],
+           "feature_precision": run.precision.name, "fp32_layers": sorted(keep_fp32),
+           "final_test_acc_run": record["final_test_acc"],
            "final_test_acc": summary["final_test_acc"], "test_acc_at_best_val": summary["test_acc_at_best_val"],
            "features_s": run.timings["features"], "seconds": time.perf_counter() - started}
     return row
@@ -56,15 +91,18 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=("fp32", "bf16"), required=True, help="of the features")
     parser.add_argument("--data", metavar="ROOT", default=None, help="CIFAR-10 root (default $HEBBLIB_DATA)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--fp32-layers", nargs="*", default=[], metavar="LAYER",
+                        help="Hebbian layers (e.g. conv1) whose products stay fp32 in a bf16 run")
     parser.add_argument("--out", type=Path, default=None, help="write the row as JSON here")
     args = parser.parse_args(argv)
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    row = measure(args.run, args.precision, args.data or os.environ.get("HEBBLIB_DATA"))
+    row = measure(args.run, args.precision, args.data or os.environ.get("HEBBLIB_DATA"), args.fp32_layers)
+    kept = f" (fp32 in {', '.join(row['fp32_layers'])})" if row["fp32_layers"] else ""
     print(f"{row['preset']} seed {row['seed']}: Hebbian phase {row['hebbian_precision']}, features and classifier "
-          f"{row['feature_precision']}: final test {row['final_test_acc']:.2f} % (the run itself: "
+          f"{row['feature_precision']}{kept}: final test {row['final_test_acc']:.2f} % (the run itself: "
           f"{row['final_test_acc_run']:.2f} %), at best val {row['test_acc_at_best_val']:.2f} %; features "
           f"{row['features_s']:.0f} s, {row['seconds']:.0f} s in all", flush=True)
     if args.out:
