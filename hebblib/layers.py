@@ -27,7 +27,7 @@ from .errors import HebbianDivergenceError, check_choice, check_number, check_po
 from .presynaptic import check_presynaptic, presynaptic_weights
 from .surrogate import surrogate_update
 from .surround import SurroundModulation
-from .update import (UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, hebbian_term_from_patches,
+from .update import (BF16_MIN_FAN_IN, UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, hebbian_term_from_patches,
                      low_precision_kernel, normalize_update, unfold_patches, weight_matrix)
 from .weights import filter_norms, init_weight, lebesgue_transform, normalize_filters, pruning_mask
 
@@ -82,7 +82,8 @@ class _HebbianBase(nn.Module):
     # The dtype of the layer's two large products (the forward convolution and the Hebbian term). float32:
     # the exact engine. bfloat16 (set by :func:`compute_precision`, the ``precision`` setting of a run):
     # both products take bf16 operands and accumulate in fp32, while the weights, ΔW and its decay term,
-    # the competition and the rule stay fp32. Grouped layers and the surrogate update always compute in fp32.
+    # the competition and the rule stay fp32. Grouped layers, the surrogate update and layers with a fan-in
+    # below update.BF16_MIN_FAN_IN (the image-facing ones) always compute in fp32.
     compute_dtype = torch.float32
     # How the bf16 products are formed: None picks per layer (update.low_precision_kernel), or force
     # 'matmul' (explicit patches, shared by the forward and the update) or 'conv' (the library's convolutions)
@@ -201,9 +202,11 @@ class _HebbianBase(nn.Module):
         if (self.compute_dtype == torch.float32 or self.groups != 1 or self.update_via != "direct"
                 or x_padded.dtype != torch.float32):
             return None
+        fan_in = self._weight4d()[0].numel()
+        if fan_in < BF16_MIN_FAN_IN:  # the image-facing layers: fp32 (update.BF16_MIN_FAN_IN)
+            return None
         if self.low_precision_kernel is not None:
             return self.low_precision_kernel
-        fan_in = self._weight4d()[0].numel()
         if not (self.training and self.plastic) and fan_in < FROZEN_MATMUL_MIN_FAN_IN:
             return "conv"  # frozen: no update shares the patches (soft's conv2: oneDNN 1.5x less CPU time)
         return low_precision_kernel(x_padded.device.type, fan_in)

@@ -226,6 +226,18 @@ def run_precision(record: dict) -> str:
     return (record.get("precision") or {}).get("name", "fp32")
 
 
+def precision_label(record: dict) -> str:
+    """The precision as results tables show and group it: ``'fp32'``, ``'bf16'``, or ``'bf16 (all layers)'``
+    for the Hebbian runs of the first bf16 path (until 2026-12), which also rounded the image-facing layers'
+    products (since then those stay fp32: :data:`hebblib.update.BF16_MIN_FAN_IN`; the record says
+    ``precision.fp32_below_fan_in``)."""
+    name = run_precision(record)
+    hebbian = (record.get("supervised") or {}).get("mode", "linear") == "linear"
+    if name == "bf16" and hebbian and "fp32_below_fan_in" not in (record.get("precision") or {}):
+        return "bf16 (all layers)"
+    return name
+
+
 def zca_fit(record: dict) -> str:
     """Which images the run's ZCA was fitted on: ``'none'`` (no whitening), ``'train+val (50,000)'``
     (protocol 1) or ``'train (45,000)'`` (protocol 2; the numbers are the run's own)."""
@@ -245,7 +257,7 @@ def group_key(record: dict) -> tuple:
     other)."""
     change = record.get("change")
     return (record["preset"], bool(record.get("original")), json.dumps(change, sort_keys=True) if change else None,
-            run_protocol(record), run_precision(record), record.get("recipe_hash"))
+            run_protocol(record), precision_label(record), record.get("recipe_hash"))
 
 
 def group_runs(records: list[dict]) -> list[dict]:
@@ -267,7 +279,7 @@ def group_runs(records: list[dict]) -> list[dict]:
                  "published": first.get("published"), "published_std": first.get("published_std"),
                  "source": first.get("source"),
                  "protocol": run_protocol(first), "current": run_protocol(first) == PROTOCOL_VERSION,
-                 "precision": run_precision(first), "zca_fit": zca_fit(first), "recipe_hash": first.get("recipe_hash"),
+                 "precision": precision_label(first), "zca_fit": zca_fit(first), "recipe_hash": first.get("recipe_hash"),
                  "dataset": (first.get("data") or {}).get("dataset", "cifar10"),
                  "seeds": seeds, "n": len(seeds), "records": members}
         for metric in GROUP_METRICS:
@@ -307,7 +319,7 @@ def stored_groups(stored: dict) -> list[dict]:
     seeds = stored.get("seeds") or [0]
     group = {k: stored.get(k) for k in ("preset", "original", "change", "published", "source")}
     group.update({"protocol": run_protocol(stored), "current": run_protocol(stored) == PROTOCOL_VERSION,
-                  "precision": run_precision(stored), "zca_fit": zca_fit(stored), "recipe_hash": None,
+                  "precision": precision_label(stored), "zca_fit": zca_fit(stored), "recipe_hash": None,
                   "seeds": seeds, "n": len(seeds), "records": []})
     for metric in GROUP_METRICS:
         value = stored.get(metric)

@@ -46,8 +46,9 @@ from .errors import HebbianDivergenceError, check_choice
 from .config import PresetConfig, RunOptions
 from .presets import build_model, resolve_preset, variant_name
 from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, load_checkpoint, read_json,
-                      run_precision, save_checkpoint, summarize_history, summarize_runs, write_json)
+                      precision_label, save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
+from .update import BF16_MIN_FAN_IN
 from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
                       keep_freed_memory, resolve_precision, seed_everything)
 
@@ -380,6 +381,8 @@ def run_folder(run: Run) -> Path:
         run.precision = Precision(run.precision.requested, "fp32", "the α-hybrid trains in fp32 only")
     if run.precision.name != "fp32":
         recipe["precision"] = run.precision.name
+        if run.config.supervised.mode == "linear":  # the image-facing layers stay fp32 (since 2026-12): a new key
+            recipe["precision"] = {"name": run.precision.name, "fp32_below_fan_in": BF16_MIN_FAN_IN}
     run.key = config_hash({"recipe": recipe, "seed": run.seed, "data": run.data_info, "epochs": epochs,
                            "quick": quick})
     group = group_dir(run.options.out or default_out(), variant_name(run.preset), run.source,
@@ -452,10 +455,11 @@ def adopt_hebbian_phase(run: Run, source) -> dict:
     record = read_json(folder / "results.json")
     if not record or not record.get("complete"):
         raise ValueError(f"hebbian_from {str(source)!r}: no finished run there (results.json of seed {run.seed})")
-    mine = {"seed": run.seed, "quick": run.options.quick, "data": run.data_info, "precision": run.precision.name,
+    label = run.precision.name  # as results.precision_label names this run's precision
+    mine = {"seed": run.seed, "quick": run.options.quick, "data": run.data_info, "precision": label,
             **{key: run.preset.get(key) for key in HEBBIAN_KEYS}}
     theirs = {"seed": record.get("seed"), "quick": record.get("quick"), "data": record.get("data"),
-              "precision": run_precision(record),
+              "precision": precision_label(record),
               **{key: (record.get("config") or {}).get(key) for key in HEBBIAN_KEYS}}
     for key, value in mine.items():
         if json.dumps(theirs[key], sort_keys=True, default=str) != json.dumps(value, sort_keys=True, default=str):
@@ -568,7 +572,9 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
                          "resumed_from_checkpoint": run.resumed},
         "layers_used": layer_settings(model),
         "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable(),
-                      "allocator": keep_freed_memory()},
+                      "allocator": keep_freed_memory(),
+                      **({"fp32_below_fan_in": BF16_MIN_FAN_IN} if run.precision.name != "fp32"
+                         and sup.mode == "linear" else {})},
         "config_hash": run.key, "recipe_hash": run.run_dir.parent.name.rsplit("-", 1)[-1],
         "run_dir": str(run.run_dir), "complete": False,
         # the competition at the end of the Hebbian phase, on a fixed batch of training images

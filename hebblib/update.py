@@ -52,6 +52,12 @@ def unfold_hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1
 # From this fan-in (in_channels·kh·kw) up the CPU forms its bf16 products that way (measured per layer of
 # SoftHebb's network by ``python -m hebblib bench``; below it the convolution kernels win).
 MATMUL_MIN_FAN_IN = 256
+# Below this fan-in a layer keeps fp32 products in a bf16 run: the image-facing layers (3·5·5 = 75 inputs for
+# CIFAR-10, 1·5·5 for Fashion-MNIST) see raw pixels, whose rounding to bf16 was the largest error in soft's
+# features (relative error 5.7e-3 of the 7.2e-3 of bf16 everywhere; features with conv1 in fp32 cost 0.15
+# instead of 0.43 points of test accuracy on the same Hebbian weights), and they are about 2 % of the products
+# (on the AMX CPU conv1's fp32 forward and update were faster than bf16 anyway: docs/performance.md)
+BF16_MIN_FAN_IN = 128
 
 
 def low_precision_kernel(device_type: str, fan_in: int) -> str:

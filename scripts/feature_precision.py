@@ -52,7 +52,7 @@ def measure(run_dir: Path, precision: str, root=None, keep_fp32=()) -> dict:
     import tempfile
 
     from hebblib import training
-    from hebblib.results import load_checkpoint, run_precision, summarize_history
+    from hebblib.results import load_checkpoint, precision_label, summarize_history
 
     record = training.finished_linear_record(run_dir)
     checkpoint = load_checkpoint(run_dir / "unsupervised.pt", record["config_hash"])
@@ -77,7 +77,7 @@ def measure(run_dir: Path, precision: str, root=None, keep_fp32=()) -> dict:
             history = training.train_classifier(run, model)
     summary = summarize_history(history)
     row = {"run": str(run_dir), "preset": record["preset"], "seed": record["seed"],
-           "hebbian_precision": run_precision(record),
+           "hebbian_precision": precision_label(record),
            "feature_precision": run.precision.name, "fp32_layers": sorted(keep_fp32),
            "final_test_acc_run": record["final_test_acc"],
            "final_test_acc": summary["final_test_acc"], "test_acc_at_best_val": summary["test_acc_at_best_val"],

@@ -122,8 +122,10 @@ def command(group: dict) -> str:
     flags += "".join(f" --epochs {e}" for e in sorted(epochs))
     if group["protocol"] < PROTOCOL_VERSION:  # as it was run then: no --source, no --precision yet
         return f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --data ROOT`"
+    name = group["precision"].split()[0]  # 'bf16 (all layers)': run with --precision bf16 before 2026-12
+    then = " (with the code of its day: bf16 in every layer)" if name != group["precision"] else ""
     return (f"`python -m hebblib reproduce --preset {group['preset']}{flags}{seeds} --source full --data ROOT "
-            f"--precision {group['precision']}`")
+            f"--precision {name}`{then}")
 
 
 def _wall_and_speed(group: dict) -> str:

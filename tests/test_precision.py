@@ -254,7 +254,7 @@ def test_compute_precision_restores_each_layer():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: HebbianLinear(48, 12, rule="softhebb", competition="soft_wta", init="kaiming_uniform"),
+    lambda: HebbianLinear(144, 12, rule="softhebb", competition="soft_wta", init="kaiming_uniform"),
     lambda: HebbianConv2d(16, 8, 3, stride=2, dilation=2, padding=2, rule="oja", competition="hard_wta"),
     lambda: HebbianConv2d(32, 32, 3, padding=1, groups=4, rule="instar", competition="soft_wta"),  # fp32 fallback
 ], ids=["linear", "strided-dilated", "grouped"])
@@ -272,6 +272,40 @@ def test_other_layer_shapes_follow_fp32_in_bf16(make):
     assert error < 0.05  # measured 0.004 (linear, soft) and 0.02 (hard WTA) on these random inputs
     if layer.groups > 1:
         assert error == 0.0  # grouped layers compute in fp32 whatever the setting
+    else:
+        assert error > 0.0  # fan-in 144 from 128 up: bf16 products
+
+
+@pytest.mark.parametrize("in_channels, kernel, exact", [(3, 5, True), (1, 5, True), (5, 5, True), (6, 5, False),
+                                                          (16, 3, False)])
+def test_image_facing_layers_keep_fp32_products_in_bf16(in_channels, kernel, exact):
+    """Below a fan-in of BF16_MIN_FAN_IN (128) a layer's products stay fp32 in a bf16 run: its response and
+    ΔW are those of fp32 bit for bit (3·5·5 = 75, 1·5·5, 5·5·5 = 125); from 128 up (6·5·5 = 150, 16·3·3 = 144)
+    they are bf16 products and differ."""
+    from hebblib.update import BF16_MIN_FAN_IN
+
+    assert BF16_MIN_FAN_IN == 128
+    torch.manual_seed(0)
+    layer = HebbianConv2d(in_channels, 8, kernel, padding=2, rule="softhebb", competition="soft_wta")
+    x = torch.randn(4, in_channels, 12, 12)
+    out = []
+    for dtype in (torch.float32, torch.bfloat16):
+        layer.delta_w.zero_()
+        with compute_precision(layer, dtype), torch.no_grad():
+            u = layer(x)
+        out.append((u, layer.delta_w.clone()))
+    (u32, d32), (u16, d16) = out
+    assert (torch.equal(u32, u16) and torch.equal(d32, d16)) == exact
+
+
+def test_precision_labels_tell_the_first_bf16_path_apart():
+    from hebblib.results import precision_label
+
+    assert precision_label({}) == "fp32"  # records before the setting
+    assert precision_label({"precision": {"name": "bf16"}, "supervised": {"mode": "linear"}}) == "bf16 (all layers)"
+    assert precision_label({"precision": {"name": "bf16", "fp32_below_fan_in": 128},
+                            "supervised": {"mode": "linear"}}) == "bf16"
+    assert precision_label({"precision": {"name": "bf16"}, "supervised": {"mode": "end_to_end"}}) == "bf16"
 
 
 def test_bf16_layers_keep_fp32_weights_and_updates():
@@ -381,7 +415,9 @@ def test_a_run_records_its_precision_and_bf16_runs_have_their_own_folder(tmp_pat
     low = training.run_preset(tiny, precision="bf16", **options)
     exact = training.run_preset(tiny, precision="fp32", **options)
     assert low["precision"]["name"] == "bf16" and low["precision"]["requested"] == "bf16"
+    assert low["precision"]["fp32_below_fan_in"] == 128
     assert exact["precision"] == {**exact["precision"], "name": "fp32", "reason": "asked for"}
+    assert "fp32_below_fan_in" not in exact["precision"]
     assert isinstance(low["precision"]["flush_denormals"], bool)
     assert low["run_dir"] != exact["run_dir"]
     assert training.run_preset(tiny, **options)["precision"]["requested"] == "fp32"  # the preset's default

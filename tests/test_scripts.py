@@ -79,8 +79,9 @@ def _record(preset: str, seed: int, final: float, *, published=75.3, original=Fa
               "unsupervised": unsupervised, "epochs": epochs, "num_parameters": 1, "final_test_acc": tests[-1],
               "test_acc_at_best_val": tests[-1], "max_test_acc": max(tests), "best_val_epoch": len(epochs),
               "competition": competition}
-    if protocol is not None:
-        record["precision"] = {"requested": "auto", "name": precision, "reason": "test"}
+    if protocol is not None:  # precision "bf16-all": a record of the first bf16 path (every layer in bf16)
+        record["precision"] = {"requested": "auto", "name": precision.split("-")[0], "reason": "test",
+                               **({"fp32_below_fan_in": 128} if precision == "bf16" else {})}
     return record
 
 
@@ -167,6 +168,19 @@ def test_three_seeds_give_mean_sample_std_the_gap_and_its_two_std_flag(table, tm
     cells = dict(zip(HEAD, _cells(_row(text, "| `hard_basic`"))))
     assert cells["final"] == "75.33 ± 1.53" and cells["gap"] == "+0.5" and cells["2std"] == "no"
     assert "(n − 1 in the denominator)" in text
+
+
+def test_runs_of_the_first_bf16_path_are_a_group_of_their_own(table):
+    """bf16 records without ``fp32_below_fan_in`` (every layer was bf16 then) are labelled so and never
+    averaged with runs of today's bf16 path; their command says which --precision it was."""
+    from hebblib.results import group_runs
+
+    records = [_record("bcm", 0, 73.0, precision="bf16-all"), _record("bcm", 1, 74.0, precision="bf16-all"),
+               _record("bcm", 2, 75.0, precision="bf16")]
+    groups = group_runs(records)
+    assert sorted((g["precision"], g["n"]) for g in groups) == [("bf16", 1), ("bf16 (all layers)", 2)]
+    old = next(g for g in groups if g["n"] == 2)
+    assert table.command(old).endswith("--precision bf16` (with the code of its day: bf16 in every layer)")
 
 
 def test_one_seed_shows_no_spread_and_no_two_std_verdict(table, tmp_path):
