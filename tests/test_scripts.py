@@ -466,6 +466,29 @@ def test_feature_precision_reproduces_a_run_in_its_own_precision(tmp_path):
     assert script.measure(Path(result["run_dir"]), "bf16")["feature_precision"] == "bf16"
 
 
+def test_feature_precision_keeps_named_layers_in_fp32_and_names_bad_ones(tmp_path):
+    from hebblib import training
+    from hebblib.presets import get_preset
+
+    preset = get_preset("soft")
+    preset["model"]["width_factor"] = 0.25
+    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
+                                 supervised_epochs=1, progress=False)
+    script = load_script("feature_precision")
+    # every layer kept in fp32 inside a bf16 pass: the fp32 numbers again
+    row = script.measure(Path(result["run_dir"]), "bf16", keep_fp32=("conv1", "conv2", "conv3"))
+    assert row["final_test_acc"] == result["final_test_acc"] and row["fp32_layers"] == ["conv1", "conv2", "conv3"]
+    with pytest.raises(ValueError, match="--fp32-layers conv9: no such Hebbian layer; valid names: conv1, conv2, conv3"):
+        script.measure(Path(result["run_dir"]), "bf16", keep_fp32=("conv9",))
+
+    errors = {tuple(r["bf16_layers"]): r["relative_error"]
+              for r in load_script("bf16_layer_error").measure(Path(result["run_dir"]), images=20)}
+    assert len(errors) == 7 and all(e > 0 for e in errors.values())  # conv1 too: the script sets the floor aside
+    assert errors[("conv1", "conv2", "conv3")] > errors[("conv3",)]
+    from hebblib import layers, update
+    assert layers.BF16_MIN_FAN_IN == update.BF16_MIN_FAN_IN == 128  # restored after the script
+
+
 def test_flip_average_script_reproduces_the_runs_one_view_accuracy(tmp_path):
     from hebblib import training
     from hebblib.presets import get_preset
