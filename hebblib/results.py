@@ -240,11 +240,13 @@ def precision_label(record: dict) -> str:
 
 def zca_fit(record: dict) -> str:
     """Which images the run's ZCA was fitted on: ``'none'`` (no whitening), ``'train+val (50,000)'``
-    (protocol 1) or ``'train (45,000)'`` (protocol 2; the numbers are the run's own)."""
+    (protocol 1, or a run with ``data.zca_fit = 'train_and_val'``) or ``'train (45,000)'`` (protocol 2; the
+    numbers are the run's own)."""
     data = record.get("data") or {}
     if data.get("normalization") != "zca":
         return "none"
-    if run_protocol(record) < 2:
+    fit = ((record.get("config") or {}).get("data") or {}).get("zca_fit", "train")
+    if run_protocol(record) < 2 or fit == "train_and_val":  # v1, or v2 with the v1 fit asked for (data.zca_fit)
         return f"train+val ({data.get('n_train', 0) + data.get('n_val', 0):,})"
     return f"train ({data.get('n_train', 0):,})"
 
