@@ -245,7 +245,8 @@ def zca_fit(record: dict) -> str:
     data = record.get("data") or {}
     if data.get("normalization") != "zca":
         return "none"
-    fit = ((record.get("config") or {}).get("data") or {}).get("zca_fit", "train")
+    asked = [((record.get(key) or {}).get("data") or {}).get("zca_fit") for key in ("config", "change")]
+    fit = next((f for f in asked if f), "train")  # the run's recipe, else its change (a stored record)
     if run_protocol(record) < 2 or fit == "train_and_val":  # v1, or v2 with the v1 fit asked for (data.zca_fit)
         return f"train+val ({data.get('n_train', 0) + data.get('n_val', 0):,})"
     return f"train ({data.get('n_train', 0):,})"

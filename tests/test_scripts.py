@@ -173,12 +173,12 @@ def test_three_seeds_give_mean_sample_std_the_gap_and_its_two_std_flag(table, tm
 def test_the_zca_column_names_the_v1_fit_when_a_v2_run_asks_for_it():
     from hebblib.results import zca_fit
 
+    assert zca_fit(_record("hard_basic", 0, 74.6)) == "train (45,000)"
     record = _record("hard_basic", 0, 74.6, change={"data": {"zca_fit": "train_and_val"}})
-    assert zca_fit(record) == "train (45,000)"  # a record without its config: the protocol decides
+    assert zca_fit(record) == "train+val (50,000)"  # a stored record: its change says it
+    record = _record("hard_basic", 0, 74.6)
     record["config"] = {"data": {"normalization": "zca", "zca_fit": "train_and_val"}}
-    assert zca_fit(record) == "train+val (50,000)"
-    record["config"]["data"]["zca_fit"] = "train"
-    assert zca_fit(record) == "train (45,000)"
+    assert zca_fit(record) == "train+val (50,000)"  # a run's own record: its recipe says it
 
 
 def test_runs_of_the_first_bf16_path_are_a_group_of_their_own(table):
