@@ -437,9 +437,10 @@ class HebbianPhaseConfig(_Section):
     ``augment``, all layers at once (or one after the other with ``layerwise``), the first
     ``warmup_batches`` updates discarded; ``precision``, the arithmetic of the layers' products in this phase
     and in the feature extraction (one of :data:`hebblib.runtime.PRECISIONS`; ``auto``: bf16 where the
-    hardware is fast at it, :func:`hebblib.runtime.resolve_precision`). The default is ``fp32``: on the full
-    data, ``soft`` seed 0 ended at 75.52 % in bf16 against 76.28 % in fp32 (docs/performance.md), outside
-    the 0.3-point tolerance a faster default must keep, so bf16 is asked for, not assumed."""
+    hardware is fast at it, :func:`hebblib.runtime.resolve_precision`). The default is ``fp32``: the first
+    bf16 path lost 0.37 points of ``soft``'s three-seed mean; the current one (conv1 kept in fp32) 0.16, inside
+    the 0.3-point tolerance, with one seed off by 0.59 (docs/performance.md); until more presets are checked,
+    bf16 is asked for, not assumed."""
 
     epochs: int = 1
     batch_size: int = 64
