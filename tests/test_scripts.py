@@ -460,16 +460,21 @@ def test_flip_averaging_section_sets_each_head_beside_its_one_view(table, tmp_pa
     assert "`bcm`" not in section
 
 
-def test_feature_precision_reproduces_a_run_in_its_own_precision(tmp_path):
-    """scripts/feature_precision.py reruns a finished run's features and classifier on its trained Hebbian
-    weights: in the run's own precision it must give the run's own numbers."""
+def _finished_quick_run(tmp_path, name: str, supervised_epochs: int) -> dict:
+    """A finished quick run of ``name`` at a quarter of its width (256 training, 200 test images)."""
     from hebblib import training
     from hebblib.presets import get_preset
 
-    preset = get_preset("lagani_short")
+    preset = get_preset(name)
     preset["model"]["width_factor"] = 0.25
-    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
-                                 supervised_epochs=2, progress=False)
+    return training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
+                               supervised_epochs=supervised_epochs, progress=False)
+
+
+def test_feature_precision_reproduces_a_run_in_its_own_precision(tmp_path):
+    """scripts/feature_precision.py reruns a finished run's features and classifier on its trained Hebbian
+    weights: in the run's own precision it must give the run's own numbers."""
+    result = _finished_quick_run(tmp_path, "lagani_short", supervised_epochs=2)
     script = load_script("feature_precision")
     row = script.measure(Path(result["run_dir"]), "fp32")
     assert row["final_test_acc"] == result["final_test_acc"] and row["feature_precision"] == "fp32"
@@ -478,13 +483,7 @@ def test_feature_precision_reproduces_a_run_in_its_own_precision(tmp_path):
 
 
 def test_feature_precision_keeps_named_layers_in_fp32_and_names_bad_ones(tmp_path):
-    from hebblib import training
-    from hebblib.presets import get_preset
-
-    preset = get_preset("soft")
-    preset["model"]["width_factor"] = 0.25
-    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
-                                 supervised_epochs=1, progress=False)
+    result = _finished_quick_run(tmp_path, "soft", supervised_epochs=1)
     script = load_script("feature_precision")
     # every layer kept in fp32 inside a bf16 pass: the fp32 numbers again
     row = script.measure(Path(result["run_dir"]), "bf16", keep_fp32=("conv1", "conv2", "conv3"))
@@ -501,13 +500,7 @@ def test_feature_precision_keeps_named_layers_in_fp32_and_names_bad_ones(tmp_pat
 
 
 def test_flip_average_script_reproduces_the_runs_one_view_accuracy(tmp_path):
-    from hebblib import training
-    from hebblib.presets import get_preset
-
-    preset = get_preset("lagani_short")
-    preset["model"]["width_factor"] = 0.25
-    result = training.run_preset(preset, out=tmp_path, quick=True, limit_train=256, limit_test=200,
-                                 supervised_epochs=2, progress=False)
+    result = _finished_quick_run(tmp_path, "lagani_short", supervised_epochs=2)
     script = load_script("flip_average")
     row = script.measure(Path(result["run_dir"]))  # the run's own data source: the shipped subset here
     assert row["plain_matches_run"] and 0 <= row["test_acc_flip_average"] <= 100
