@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 def measure(run_dir: Path, images: int = 400, root=None, ignore_fan_in: bool = True) -> list[dict]:
     import torch
 
-    from hebblib import training, update
+    import hebblib.layers as layers_module
+    from hebblib import training
     from hebblib.layers import hebbian_modules
     from hebblib.results import load_checkpoint
     from hebblib.runtime import flush_denormals
@@ -38,9 +39,8 @@ def measure(run_dir: Path, images: int = 400, root=None, ignore_fan_in: bool = T
     model.eval()
     names, layers = list(model.hebbian_layers()), hebbian_modules(model)
     x = run.test.get(torch.arange(min(images, len(run.test))))[0]
-    floor = update.BF16_MIN_FAN_IN
+    floor = layers_module.BF16_MIN_FAN_IN
     if ignore_fan_in:  # every chosen layer in bf16, however small (what the first bf16 path did)
-        import hebblib.layers as layers_module
         layers_module.BF16_MIN_FAN_IN = 0
 
     def features(mask):
@@ -58,7 +58,6 @@ def measure(run_dir: Path, images: int = 400, root=None, ignore_fan_in: bool = T
                 error = ((f - reference).norm(dim=1) / reference.norm(dim=1)).mean().item()
                 rows.append({"bf16_layers": [n for n, m in zip(names, mask) if m], "relative_error": error})
     finally:
-        import hebblib.layers as layers_module
         layers_module.BF16_MIN_FAN_IN = floor
     return rows
 
