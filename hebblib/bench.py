@@ -10,7 +10,10 @@ that a busy machine or a drifting clock affects them alike:
 * ``fp32``: device-resident data, the Hebbian term as one ``conv2d_weight`` call, fp32, subnormals not flushed
   (the fast path before subnormals were found);
 * ``fp32+ftz``: the same with subnormals flushed to zero on every thread (:func:`hebblib.runtime.flush_denormals`);
-* ``bf16``: flushed, the layers' products in bf16 (:func:`hebblib.layers.compute_precision`).
+* ``bf16``: flushed, the layers' products in bf16 (:func:`hebblib.layers.compute_precision`);
+* with ``compile=True`` (``--compile``) also ``<default>+compile``: the default path with the forward pass and
+  the update fused by ``torch.compile`` (:func:`hebblib.runtime.compiled_features`), compiled once before the
+  clock starts; its per-layer split is not measurable (the layers' passes are fused across layers).
 
 The default path is ``bf16`` or ``fp32+ftz``, as ``--precision`` resolves on this machine
 (:func:`hebblib.runtime.resolve_precision`; the reason is printed). Each path is timed over two windows of
@@ -20,7 +23,7 @@ soft winner-take-all's factors underflow most, and a steady-state window later i
 a fraction of the measured peak of the dtype the path computes in (a square matrix product of each dtype,
 measured in the same process before and after), and per layer the seconds of the forward and of the update.
 
-Classifier phase: feature extraction in fp32 and bf16 (images/s), one epoch on cached features (fp16 cache,
+Classifier phase: feature extraction in fp32 and bf16 (and compiled, with ``compile``) (images/s), one epoch on cached features (fp16 cache,
 flushed) against recomputing the frozen features every epoch (the naive head: ``nn.Dropout``, no flush).
 
 The header names the CPU model, the flags that matter for speed, torch's CPU capability, the threads, the load
@@ -43,8 +46,8 @@ from .classifier import extract_features, train_linear_probe
 from .dropout import FastDropout
 from .layers import compute_precision
 from .presets import build_model, resolve_preset
-from .runtime import (PRECISION_DTYPES, cpu_flags, cpu_model, denormals_flushed, describe_device, get_device,
-                      resolve_precision, seed_everything, set_flush_denormal_everywhere)
+from .runtime import (PRECISION_DTYPES, compile_problem, compiled_features, cpu_flags, cpu_model, denormals_flushed,
+                      describe_device, get_device, resolve_precision, seed_everything, set_flush_denormal_everywhere)
 from .update import unfold_hebbian_term
 
 PATHS = ("naive", "fp32", "fp32+ftz", "bf16")
@@ -53,6 +56,8 @@ PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
     "fp32": ("fp32", "conv2d_weight", False, "device"),
     "fp32+ftz": ("fp32", "conv2d_weight", True, "device"),
     "bf16": ("bf16", "bf16", True, "device"),
+    "fp32+ftz+compile": ("fp32", "conv2d_weight", True, "device"),
+    "bf16+compile": ("bf16", "bf16", True, "device"),
 }
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
                "amx_fp16", "amx_int8", "asimd", "sve", "bf16")
@@ -158,20 +163,23 @@ def layer_timers(model, device):
             del layer._patches, layer._activation, layer._accumulate_update  # back to the class methods
 
 
-def _train_window(model, batches, path, device) -> tuple[float, int, dict]:
-    """Seconds, images and per-layer split of training ``model`` on ``batches`` the way ``path`` does."""
+def _train_window(model, batches, path, device, batch_size=None) -> tuple[float, int, dict]:
+    """Seconds, images and per-layer split of training ``model`` on ``batches`` the way ``path`` does (a
+    compiled path: no split, the layers' passes being fused)."""
     precision, update, flush, _ = PATH_SETTINGS[path]
     swap = naive_update() if update == "unfold" else contextlib.nullcontext()
+    fused = path.endswith("+compile")
+    forward = compiled_features(model, batch_size) if fused else model.features
+    timers = contextlib.nullcontext({}) if fused else layer_timers(model, device)
     model.train()
     images = 0
-    with subnormals(flush, device), swap, layer_timers(model, device) as split, \
-            compute_precision(model, PRECISION_DTYPES[precision]):
+    with subnormals(flush, device), swap, timers as split, compute_precision(model, PRECISION_DTYPES[precision]):
         _sync(device)
         start = time.perf_counter()
         for x in batches:
             x = x.to(device, non_blocking=True)
             with torch.no_grad():
-                model.features(x)
+                forward(x)
             model.apply_updates()
             images += x.shape[0]
         _sync(device)
@@ -187,6 +195,9 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
     warm = list(x for x, _ in fast_data.batches(batch_size, shuffle=True, augment=True))[:warm_batches]
     _train_window(model, warm, default, device)
     steady = copy.deepcopy(model.state_dict())
+    for path in paths:  # compiled paths compile here, on one batch, before any clock runs
+        if path.endswith("+compile"):
+            _train_window(model, warm[:1], path, device, batch_size)
     starts = {"initial": initial, "steady": steady}
     totals = {(w, p): [0.0, 0, {}] for w in WINDOWS for p in paths}
     for r in range(rounds):
@@ -198,7 +209,7 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
                 else:
                     source = (x for i, (x, _) in zip(range(batches), fast_data.batches(
                         batch_size, shuffle=True, augment=True)))
-                seconds, images, split = _train_window(model, source, path, device)
+                seconds, images, split = _train_window(model, source, path, device, batch_size)
                 total = totals[(window, path)]
                 total[0] += seconds
                 total[1] += images
@@ -215,10 +226,14 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
 
 def bench(preset: str = "soft", device=None, quick: bool = False, batches: int | None = None,
           batch_size: int | None = None, rounds: int = 3, classifier_epochs: int = 2, seed: int = 0,
-          print_fn=print, precision: str | None = None, warm_batches: int | None = None) -> dict:
+          print_fn=print, precision: str | None = None, warm_batches: int | None = None,
+          compile: bool = False) -> dict:
     """Run the benchmark (see the module docstring); returns the numbers it printed. ``precision``: that of
-    the default path (None: the preset's ``unsupervised.precision``, as a run would use)."""
+    the default path (None: the preset's ``unsupervised.precision``, as a run would use). ``compile``: also
+    the default path fused by ``torch.compile``."""
     device = get_device(device)
+    if compile and (problem := compile_problem(device)):
+        raise ValueError(f"compile=True: {problem}; leave --compile out")
     config = resolve_preset(preset)
     chosen = resolve_precision(precision or config["unsupervised"].get("precision", "fp32"), device)
     seed_everything(seed)
@@ -246,6 +261,8 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     flops_per_image = 2 * sum(flops.values())  # forward conv + Hebbian term of every layer
     paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")  # no subnormal question on a GPU
     default = "bf16" if chosen.name == "bf16" else ("fp32+ftz" if device.type == "cpu" else "fp32")
+    if compile:
+        paths = paths + (("bf16" if chosen.name == "bf16" else "fp32+ftz") + "+compile",)
     peaks = {name: measured_peak(device, dtype) for name, dtype in PRECISION_DTYPES.items()}
     print_fn(f"bench {preset!r}: {len(paths)} paths × 2 windows × {rounds} rounds × {batches} batches of {batch_size}")
     unsup = _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, batches, rounds, warm_batches,
@@ -264,11 +281,16 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     # Classifier phase: feature extraction per precision; cached-feature epochs vs recomputing the features.
     model.eval()
     extract = {}
+    variants = ("fp32", "bf16") + ((chosen.name + "+compile",) if compile else ())
+    if compile:  # compiled before the clock
+        extract_features(model, fast_data.subset(torch.arange(min(200, len(fast_data)))), progress=False, precision=chosen.name,
+                         compile=True)
     for _ in range(max(1, rounds - 1)):
-        for name in ("fp32", "bf16"):
+        for name in variants:
             _sync(device)
             start = time.perf_counter()
-            feats = extract_features(model, fast_data, progress=False, precision=name)
+            feats = extract_features(model, fast_data, progress=False, precision=name.split("+")[0],
+                                     compile=name.endswith("+compile"))
             _sync(device)
             extract[name] = extract.get(name, 0.0) + time.perf_counter() - start
     extract_img_s = {name: max(1, rounds - 1) * len(fast_data) / s for name, s in extract.items()}
@@ -358,14 +380,16 @@ def format_report(r: dict) -> str:
         names = list(next(iter(rows.values()))["layers"])
         lines.append("      " + f"{'':<10}" + "".join(f"{n:>20}" for n in names))
         for path, row in rows.items():
-            cells = "".join(f"{row['layers'][n]['forward']:9.3f} /{row['layers'][n]['update']:8.3f}" for n in names)
+            cells = "".join(f"{row['layers'][n]['forward']:9.3f} /{row['layers'][n]['update']:8.3f}"
+                            if n in row["layers"] else f"{'(fused)':>18}" for n in names)
             lines.append(f"      {path:<10}{cells}")
     ex = r["classifier_extract_img_s"]
     lines += [
         "",
         "classifier phase",
         f"  feature extraction: fp32 {ex['fp32']:.1f} img/s, bf16 {ex['bf16']:.1f} img/s "
-        f"({ex['bf16'] / ex['fp32']:.2f}x)",
+        f"({ex['bf16'] / ex['fp32']:.2f}x)" + "".join(f", {k} {v:.1f} img/s ({v / ex['fp32']:.2f}x)"
+                                                       for k, v in ex.items() if k.endswith("+compile")),
         f"  one epoch on cached features ({r['classifier_images']} images): {r['classifier_epoch_fast_s']:.3f} s; "
         f"recomputing features: {r['classifier_epoch_naive_s']:.3f} s",
         f"  {r['classifier_epochs']} epochs: fast {r['classifier_phase_fast_s']:.1f} s vs naive "

@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="arithmetic of the Hebbian phase and the features (of the whole training for backprop): "
                           "bf16, fp32, or auto (bf16 where the hardware is fast at it: AMX CPUs, CUDA GPUs with "
                           "bf16); default: the preset's (fp32); the α-hybrid trains in fp32")
+    rep.add_argument("--compile", action="store_true",
+                     help="fuse the Hebbian phase's and the feature extraction's passes with torch.compile (needs a "
+                          "C++ compiler on the CPU, Triton on CUDA; the first batch compiles, about a minute): the "
+                          "same values up to rounding, a run of its own")
     rep.add_argument("--original", action="store_true",
                      help="the original code's behaviour where it produced the published number")
     rep.add_argument("--change", metavar="JSON", type=_json_dict, default=None,
@@ -99,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the precision of the default path (default: the preset's, fp32); the bench also runs "
                             "fp32 and bf16")
     bench.add_argument("--quick", action="store_true", help="few batches on the shipped subset")
+    bench.add_argument("--compile", action="store_true",
+                       help="also the default path fused by torch.compile (compiled before the clock starts)")
     bench.add_argument("--batches", type=int, default=None, help="batches per path and round")
     bench.add_argument("--rounds", type=int, default=3, help="interleaved rounds of both paths (default 3)")
     bench.add_argument("--phases", action="store_true",
@@ -146,6 +152,9 @@ def cmd_bench(args) -> int:
     if args.preset not in PRESETS:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
+    if args.compile and (args.processes or args.phases):
+        return _error(f"--compile adds a compiled path to the one-process bench; --{'processes' if args.processes else 'phases'} "
+                      f"measures without it: leave one of them out")
     try:
         if args.processes:
             from .distributed import bench_scaling
@@ -169,7 +178,7 @@ def cmd_bench(args) -> int:
                 write_json(args.json, {**result, "command": command})
             return 0
         bench(args.preset, device=args.device, quick=args.quick, batches=args.batches, rounds=args.rounds,
-              precision=args.precision)
+              precision=args.precision, compile=args.compile)
     except (FileNotFoundError, ValueError) as err:
         return _error(str(err))
     return 0
@@ -213,6 +222,9 @@ def cmd_reproduce(args) -> int:
     if contrastive and args.precision not in (None, "fp32"):
         return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
                       f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
+    if args.compile and (contrastive or "WORLD_SIZE" in os.environ):
+        return _error(f"--compile fuses one-process runs of the Hebbian presets (not "
+                      f"{'the contrastive preset ' + repr(args.preset) if contrastive else 'torchrun runs'}); leave it out")
     if args.hebbian_from and (contrastive or args.parallel != 1 or "WORLD_SIZE" in os.environ):
         return _error(f"--hebbian-from applies to one-process runs of the Hebbian presets (not to {args.preset!r}"
                       f"{' with --parallel or torchrun' if not contrastive else ''}); leave it out")
@@ -240,7 +252,8 @@ def cmd_reproduce(args) -> int:
                                 limit_train=args.limit_train, limit_test=args.limit_test,
                                 supervised_epochs=args.epochs, resume=not args.fresh, download=not args.no_download,
                                 progress=not args.no_progress, precision=args.precision,
-                                **({"hebbian_from": args.hebbian_from} if args.hebbian_from else {}))
+                                **({"hebbian_from": args.hebbian_from} if args.hebbian_from else {}),
+                                **({"compile": True} if args.compile else {}))
     except (CIFAR10NotFoundError, DatasetNotFoundError) as err:
         return _error(err.message("cli"))
     except FileNotFoundError as err:

@@ -826,7 +826,9 @@ class RunOptions:
     default; the α-hybrid trains in fp32 only). ``hebbian_from``: the folder of a
     finished run (its ``seed<k>`` folder, or the folder holding it) whose Hebbian phase this run adopts
     instead of training its own, when everything but the classifier is the same
-    (:func:`hebblib.training.adopt_hebbian_phase`)."""
+    (:func:`hebblib.training.adopt_hebbian_phase`). ``compile``: fuse the forward pass and the update of the
+    Hebbian phase and the feature extraction with ``torch.compile`` (:func:`hebblib.runtime.compiled_features`;
+    the same values up to rounding, a run of its own; needs a C++ compiler on the CPU, Triton on CUDA)."""
 
     seed: int = 0
     source: str = "auto"
@@ -846,6 +848,7 @@ class RunOptions:
     out: Any = None
     precision: str | None = None
     hebbian_from: Any = None
+    compile: bool = False
 
     def __post_init__(self):
         for key in ("seed", "split_seed"):
@@ -873,7 +876,7 @@ class RunOptions:
         if self.hebbian_from is not None and not (pathlib.Path(self.hebbian_from) / "").is_dir():
             raise ValueError(f"hebbian_from {str(self.hebbian_from)!r}: no such folder; give the folder of a finished "
                              f"run (its seed<k>/ folder, or the folder holding it)")
-        for key in ("quick", "resume", "download", "progress"):
+        for key in ("quick", "resume", "download", "progress", "compile"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be True or False, got {getattr(self, key)!r}")
 

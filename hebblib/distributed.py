@@ -367,6 +367,9 @@ def run_preset_distributed(preset, *, reducer: DistributedReducer, original: boo
 
     first = reducer.rank == 0
     run = tr.plan_run(preset, original=original, **options)
+    if run.options.compile:
+        raise ValueError("compile=True fuses one-process runs only; a data-parallel run computes eagerly: "
+                         "valid choice here: compile=False")
     check_distributable(run.config, reducer.world_size)
     # rank 0 first: a download or a ZCA fit happens once; the others then read what it left
     if first:

@@ -230,12 +230,13 @@ def precision_label(record: dict) -> str:
     """The precision as results tables show and group it: ``'fp32'``, ``'bf16'``, or ``'bf16 (all layers)'``
     for the Hebbian runs of the first bf16 path (until 2026-12), which also rounded the image-facing layers'
     products (since then those stay fp32: :data:`hebblib.update.BF16_MIN_FAN_IN`; the record says
-    ``precision.fp32_below_fan_in``)."""
+    ``precision.fp32_below_fan_in``). A run fused by ``torch.compile`` (``precision.compile``) adds
+    ``', compiled'``: the same arithmetic, other roundings."""
     name = run_precision(record)
     hebbian = (record.get("supervised") or {}).get("mode", "linear") == "linear"
     if name == "bf16" and hebbian and "fp32_below_fan_in" not in (record.get("precision") or {}):
-        return "bf16 (all layers)"
-    return name
+        name = "bf16 (all layers)"
+    return f"{name}, compiled" if (record.get("precision") or {}).get("compile") else name
 
 
 def zca_fit(record: dict) -> str:

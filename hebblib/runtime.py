@@ -338,3 +338,52 @@ def keep_freed_memory() -> str:
             mallopt(_M_TOP_PAD, 1 << 30)]
     _allocator_state = "kept" if all(done) else "glibc refused mallopt: the allocator is left as it is"
     return _allocator_state
+
+
+# ----- fused forward passes (torch.compile) ---------------------------------------------------------------
+# A Hebbian step is a few matrix products and many passes over activity maps of tens of MB each (the soft
+# competition's softmax, the rule's factors, layout and dtype copies, pooling): on a 2-core CPU those passes,
+# not the arithmetic, set the pace (docs/performance.md). torch.compile fuses them into a few loops (inductor:
+# C++ on the CPU, Triton on CUDA). The values are those of the eager code up to rounding (fp32 ΔW within
+# 3e-6 relative; tests/test_compile.py); the first batch of each shape pays the compilation (about 40 s on
+# 2 cores for the soft net), so only batches of the common size go through it and the last, shorter batch
+# of an epoch runs eagerly.
+COMPILE_ATTRIBUTE = "_hebblib_compiled_features"
+
+
+def compile_problem(device=None) -> str | None:
+    """Why ``torch.compile`` can't fuse the forward pass on ``device`` here (None when it can): inductor
+    needs a C++ compiler for the CPU and Triton for CUDA."""
+    import shutil
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if not hasattr(torch, "compile"):
+        return f"this torch ({torch.__version__}) has no torch.compile"
+    if device.type == "cpu":
+        compiler = os.environ.get("CXX") or "c++"
+        if not (shutil.which(compiler) or shutil.which("g++") or shutil.which("clang++")):
+            return "no C++ compiler (c++, g++ or clang++) on the PATH, which torch.compile needs on the CPU"
+        return None
+    if device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            return "Triton is not installed, which torch.compile needs on CUDA"
+        return None
+    return f"no torch.compile path for device type {device.type!r}"
+
+
+def compiled_features(model, batch_size: int):
+    """``model.features`` fused by ``torch.compile`` for batches of ``batch_size`` images; any other batch (the
+    last of an epoch) runs the eager ``model.features``. The compiled function is kept on the model, so later
+    calls (the next epoch, each split's features) reuse what was compiled; training and evaluation mode and
+    each precision compile once each."""
+    compiled = model.__dict__.get(COMPILE_ATTRIBUTE)
+    if compiled is None:
+        compiled = torch.compile(model.features, dynamic=False)
+        model.__dict__[COMPILE_ATTRIBUTE] = compiled
+
+    def forward(x, **kwargs):
+        return compiled(x, **kwargs) if x.shape[0] == batch_size else model.features(x, **kwargs)
+
+    return forward

@@ -49,8 +49,8 @@ from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, loa
                       precision_label, save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
 from .update import BF16_MIN_FAN_IN
-from .runtime import (Precision, denormals_flushable, describe_device, flush_denormals, get_device, is_quick,
-                      keep_freed_memory, resolve_precision, seed_everything)
+from .runtime import (Precision, compile_problem, compiled_features, denormals_flushable, describe_device,
+                      flush_denormals, get_device, is_quick, keep_freed_memory, resolve_precision, seed_everything)
 
 QUICK_SUPERVISED_EPOCHS = 3
 CUDA_CHECK_EVERY = 50  # updates between NaN/explosion checks on the GPU (each check is a host sync)
@@ -73,7 +73,7 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
                   layerwise: bool = False, warmup_batches: int = 0, generator: torch.Generator | None = None,
                   check_every: int | None = None, progress: bool = True, label: str = "hebbian",
                   precision: str = "fp32", upto: int | None = None, callback=None, reducer=None,
-                  checkpoint=None, checkpoint_key: str | None = None) -> dict:
+                  checkpoint=None, checkpoint_key: str | None = None, compile: bool = False) -> dict:
     """Phase 1: ``epochs`` unsupervised epochs over ``data`` (a ``DeviceDataset``; labels unused).
 
     Per batch: ``model.features(x)`` in training mode, then ``model.apply_updates()`` (all layers at once).
@@ -91,7 +91,9 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     shard of every global batch, the batch's reductions summed over the processes). ``checkpoint``: a file
     that receives the weights, the buffers and the random states after every finished epoch (of every layer,
     with ``layerwise``); when it holds one written for ``checkpoint_key``, training goes on after that epoch
-    and ends bit-identical to an uninterrupted run (Miconi's 20 epochs are hours on a CPU). Returns ``images``
+    and ends bit-identical to an uninterrupted run (Miconi's 20 epochs are hours on a CPU). ``compile``: the
+    forward pass and the update of every full batch fused by ``torch.compile``
+    (:func:`hebblib.runtime.compiled_features`; the same values up to rounding). Returns ``images``
     (all processes'), ``seconds``, ``images_per_s``.
     """
     reducer = LOCAL if reducer is None else reducer
@@ -104,6 +106,7 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
     for layer in layers.values():
         layer.check_every = check_every
     plan = [(list(layers), upto)] if not layerwise else [([name], model.stage_of(name)) for name in layers]
+    forward = compiled_features(model, batch_size) if compile else model.features
     n_batches = -(-len(data) // batch_size)
     model.train()
     images, step, start = 0, 0, time.perf_counter()
@@ -127,7 +130,7 @@ def train_hebbian(model, data, *, epochs: int = 1, batch_size: int = 64, augment
                     where = (f"{'layer ' + names[0] + ', ' if layerwise else ''}epoch {epoch + 1}, "
                              f"batch {b + 1}/{n_batches}")
                     with torch.no_grad(), compute_precision(model, dtype):
-                        model.features(x, upto=upto)
+                        forward(x, upto=upto)
                     if step < warmup_batches:
                         for layer in layers.values():
                             layer.delta_w.zero_()
@@ -341,8 +344,14 @@ def plan_run(preset, *, original: bool = False, **options) -> Run:
     if config.supervised.mode == "hybrid" and requested == "bf16":
         raise ValueError(f"precision 'bf16': the α-hybrid ({preset['name']!r}) trains in fp32 only "
                          f"(its Hebbian ΔW inside the backprop forward has no bf16 path); valid choices: 'fp32', 'auto'")
+    device = get_device(options.device)
+    if options.compile and config.supervised.mode != "linear":
+        raise ValueError(f"compile=True: fuses the Hebbian phase and the feature extraction of a linear read-out "
+                         f"preset; {preset['name']!r} trains {config.supervised.mode}; valid choice: compile=False")
+    if options.compile and (problem := compile_problem(device)):
+        raise ValueError(f"compile=True: {problem}; valid choice here: compile=False")
     epochs = options.classifier_epochs(config.supervised, QUICK_SUPERVISED_EPOCHS)
-    return Run(preset=preset, config=config, options=options, device=get_device(options.device), epochs=epochs,
+    return Run(preset=preset, config=config, options=options, device=device, epochs=epochs,
                label=f"preset {preset['name']!r} (seed {options.seed})", started=started, t0=t0)
 
 
@@ -383,6 +392,8 @@ def run_folder(run: Run) -> Path:
         recipe["precision"] = run.precision.name
         if run.config.supervised.mode == "linear":  # the image-facing layers stay fp32 (since 2026-12): a new key
             recipe["precision"] = {"name": run.precision.name, "fp32_below_fan_in": BF16_MIN_FAN_IN}
+    if run.options.compile:  # fused: other roundings, so a folder and key of its own
+        recipe["compile"] = True
     run.key = config_hash({"recipe": recipe, "seed": run.seed, "data": run.data_info, "epochs": epochs,
                            "quick": quick})
     group = group_dir(run.options.out or default_out(), variant_name(run.preset), run.source,
@@ -429,7 +440,7 @@ def hebbian_phase(run: Run, model) -> dict:
                               generator=stream_generator(run.seed, "hebbian"), progress=run.options.progress,
                               label=run.label, precision=run.precision.name,
                               checkpoint=run.run_dir / "unsupervised-epoch.pt" if run.options.resume else None,
-                              checkpoint_key=run.key)
+                              checkpoint_key=run.key, compile=run.options.compile)
         save_checkpoint(run.run_dir / "unsupervised.pt", {"config_hash": run.key, "model": model.state_dict(),
                                                          "stats": stats})
         (run.run_dir / "unsupervised-epoch.pt").unlink(missing_ok=True)  # the whole phase is saved now
@@ -455,7 +466,7 @@ def adopt_hebbian_phase(run: Run, source) -> dict:
     record = read_json(folder / "results.json")
     if not record or not record.get("complete"):
         raise ValueError(f"hebbian_from {str(source)!r}: no finished run there (results.json of seed {run.seed})")
-    label = run.precision.name  # as results.precision_label names this run's precision
+    label = run.precision.name + (", compiled" if run.options.compile else "")  # as results.precision_label
     mine = {"seed": run.seed, "quick": run.options.quick, "data": run.data_info, "precision": label,
             **{key: run.preset.get(key) for key in HEBBIAN_KEYS}}
     theirs = {"seed": record.get("seed"), "quick": record.get("quick"), "data": record.get("data"),
@@ -482,7 +493,8 @@ def split_features(run: Run, model) -> tuple:
     model.classifier.requires_grad_(True)
     features = cache_split_features(model, run.train, run.val, run.test, mirrored=run.config.supervised.augment,
                                     progress=run.options.progress, prefix=f"{run.name} ",
-                                    precision=run.precision.name, mirrored_eval=run.config.supervised.flip_average)
+                                    precision=run.precision.name, mirrored_eval=run.config.supervised.flip_average,
+                                    compile=run.options.compile)
     _sync(run.device)
     run.timings["features"] = time.perf_counter() - t1
     return features
@@ -574,7 +586,8 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
         "precision": {**run.precision.as_dict(), "flush_denormals": denormals_flushable(),
                       "allocator": keep_freed_memory(),
                       **({"fp32_below_fan_in": BF16_MIN_FAN_IN} if run.precision.name != "fp32"
-                         and sup.mode == "linear" else {})},
+                         and sup.mode == "linear" else {}),
+                      **({"compile": True} if run.options.compile else {})},
         "config_hash": run.key, "recipe_hash": run.run_dir.parent.name.rsplit("-", 1)[-1],
         "run_dir": str(run.run_dir), "complete": False,
         # the competition at the end of the Hebbian phase, on a fixed batch of training images
