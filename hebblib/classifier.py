@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .dropout import FastDropout
+from .dropout import FastDropout, keep_threshold, random_words
 from .errors import HebbianDivergenceError, check_choice
 from .layers import compute_precision
 from .results import load_checkpoint, save_checkpoint
@@ -149,10 +149,45 @@ def _correct_on_features(head, features, labels, mirrored=None, batch_size: int 
     return correct if mirrored is None else (averaged, correct)
 
 
+def _dropped_batch(feats, mirrored, index, flip_rows, words, threshold: int, scale: float):
+    """A training batch of the probe in one pass: rows ``index`` of the cache (of the mirrored cache where
+    ``flip_rows``), widened to fp32, times :class:`~hebblib.dropout.FastDropout`'s mask drawn from ``words``
+    and ``scale`` = 1/(1 − p). Each step is that of the eager batch and dropout (a gather, a choice, an exact
+    widening, a product with 0 or 1, one rounded product with ``scale``), so the values are the same bits."""
+    n, width = index.shape[0], feats.shape[1]
+    keep = (words.view(torch.int16)[: n * width].view(n, width) >= threshold).view(torch.uint8)
+    x = feats[index] if mirrored is None else torch.where(flip_rows.unsqueeze(1), mirrored[index], feats[index])
+    return (x.float() * keep) * scale
+
+
+def _plain_batch(feats, mirrored, flips, index, device):
+    """Rows ``index`` of the cache, those drawn mirrored (``flips``) from the mirrored cache, in its dtype."""
+    x = feats.index_select(0, index)  # a copy (rows may be overwritten); 2.6x faster than feats[index]
+    if flips is not None and device.type == "cpu":
+        # overwrite the rows drawn mirrored: gathers a third less than torch.where over both caches
+        # (3.4x faster per batch on one thread, same values); the mask's nonzero is no host sync here
+        rows = flips.index_select(0, index).nonzero().squeeze(1)
+        x.index_copy_(0, rows, mirrored.index_select(0, index.index_select(0, rows)))
+    elif flips is not None:
+        x = torch.where(flips[index].unsqueeze(1), mirrored[index], x)
+    return x
+
+
+_FUSED_BATCH = {}
+
+
+def _fused_batch_function():
+    """:func:`_dropped_batch` compiled (once per process)."""
+    if "fn" not in _FUSED_BATCH:
+        _FUSED_BATCH["fn"] = torch.compile(_dropped_batch, dynamic=False)
+    return _FUSED_BATCH["fn"]
+
+
 @flush_denormals()
 def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3, batch_size: int = 64,
                        schedule: str = "nimmo_step", augment: bool = True, generator=None,
-                       progress: bool = True, desc: str = "classifier", optimizer: str = "adam") -> list[dict]:
+                       progress: bool = True, desc: str = "classifier", optimizer: str = "adam",
+                       compile: bool = False) -> list[dict]:
     """Train ``head`` (an ``nn.Module`` such as ``Sequential(Dropout, Linear)``) on cached features.
 
     ``train`` is ``(features, labels)`` or ``(features, labels, mirrored_features)``; with ``augment`` and
@@ -162,11 +197,18 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
     ``val_acc_plain``, ``test_acc_plain`` those of the image alone. Returns one record per epoch: ``epoch``,
     ``lr``, ``train_loss``, ``train_acc``, ``val_acc``, ``test_acc`` (accuracies in %). ``optimizer``:
     ``'adam'`` (default) or ``'sgd'`` (momentum 0.9), at ``lr`` times the ``schedule``'s factor.
+    ``compile``: on the CPU, with a head that starts with :class:`~hebblib.dropout.FastDropout`, each full batch
+    is gathered, widened and dropped out in one compiled pass (:func:`_dropped_batch`; the same bits, about
+    1.6x faster a step on 2 cores).
     """
     check_choice("optimizer", optimizer, OPTIMIZERS)
     feats, labels = train[0], train[1]
     mirrored = train[2] if len(train) > 2 else None
     n, device = len(feats), feats.device
+    dropout = head[0] if isinstance(head, torch.nn.Sequential) and len(head) > 1 else None
+    fused = (compile and device.type == "cpu" and isinstance(dropout, FastDropout) and dropout.p > 0
+             and (mirrored is None or mirrored.dtype == feats.dtype))
+    batch = _fused_batch_function() if fused else None
     optimizer = (torch.optim.Adam(head.parameters(), lr=lr) if optimizer == "adam" else
                  torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9))
     rng_device = generator.device if generator is not None else device
@@ -184,15 +226,14 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
         correct = torch.zeros((), dtype=torch.long, device=device)
         for start in range(0, n, batch_size):
             index = order[start:start + batch_size]
-            x = feats.index_select(0, index)  # a copy (rows may be overwritten); 2.6x faster than feats[index]
-            if flips is not None and device.type == "cpu":
-                # overwrite the rows drawn mirrored: gathers a third less than torch.where over both caches
-                # (3.4x faster per batch on one thread, same values); the mask's nonzero is no host sync here
-                rows = flips.index_select(0, index).nonzero().squeeze(1)
-                x.index_copy_(0, rows, mirrored.index_select(0, index.index_select(0, rows)))
-            elif flips is not None:
-                x = torch.where(flips[index].unsqueeze(1), mirrored[index], x)
-            logits = head(x.float())
+            if fused and len(index) == batch_size:  # the dropout's one draw, then one compiled pass
+                words = random_words(batch_size * feats.shape[1], device=device)
+                x = batch(feats, mirrored if flips is not None else None, index,
+                          flips.index_select(0, index) if flips is not None else None, words,
+                          keep_threshold(dropout.p), 1.0 / (1.0 - dropout.p))
+                logits = head[1:](x)
+            else:
+                logits = head(_plain_batch(feats, mirrored, flips, index, device).float())
             loss = F.cross_entropy(logits, labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

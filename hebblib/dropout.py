@@ -24,14 +24,23 @@ def dropout_mask(shape, p: float, *, device=None, dtype=torch.float32, generator
     return _keep(shape, p, device, generator).to(dtype).mul_(1.0 / (1.0 - p))
 
 
+def random_words(n: int, device=None, generator=None) -> torch.Tensor:
+    """The random 64-bit words whose 16-bit pieces decide ``n`` mask values (the one draw of a mask)."""
+    return torch.randint(-_WORD_BOUND - 1, _WORD_BOUND, ((n + 3) // 4,), dtype=torch.int64, device=device,
+                         generator=generator)
+
+
+def keep_threshold(p: float) -> int:
+    """A mask value is kept when its 16-bit integer is at least this: ``−2¹⁵ + round(p · 2¹⁶)``."""
+    return -(2**15) + round(p * 2**16)
+
+
 def _keep(shape, p: float, device=None, generator=None) -> torch.Tensor:
     """The boolean mask of :func:`dropout_mask` (``True``: kept), from the same random words."""
     n = 1
     for size in shape:
         n *= size
-    words = torch.randint(-_WORD_BOUND - 1, _WORD_BOUND, ((n + 3) // 4,), dtype=torch.int64, device=device,
-                          generator=generator)
-    return words.view(torch.int16)[:n].view(shape) >= -(2**15) + round(p * 2**16)
+    return random_words(n, device, generator).view(torch.int16)[:n].view(shape) >= keep_threshold(p)
 
 
 class FastDropout(torch.nn.Module):

@@ -530,7 +530,7 @@ def train_classifier(run: Run, model, features: tuple | None = None) -> list[dic
         history = train_linear_probe(head, train_set,
                                      (feats["val"], run.val.labels) + ((feats["val_flip"],) if flips else ()),
                                      (feats["test"], run.test.labels) + ((feats["test_flip"],) if flips else ()),
-                                     desc=f"{run.name} classifier", **common)
+                                     desc=f"{run.name} classifier", compile=run.options.compile, **common)
         saved = model.classifier.state_dict()
         run.timings["supervised"] = time.perf_counter() - t1
         del feats, mirrored

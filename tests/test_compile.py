@@ -143,12 +143,47 @@ def test_the_bench_times_the_compiled_path_beside_the_others():
         row = result["unsupervised"][window]["fp32+ftz+compile"]
         assert row["img_s"] > 0 and row["peak_dtype"] == "fp32" and row["layers"] == {}
         assert set(result["unsupervised"][window]) == {"naive", "fp32", "fp32+ftz", "bf16", "fp32+ftz+compile"}
-    assert result["classifier_extract_img_s"]["fp32+compile"] > 0
+    assert result["classifier_extract_img_s"]["fp32+compile"] > 0 and result["classifier_epoch_compiled_s"] > 0
     report = "\n".join(lines)
     assert "fp32+ftz+compile" in report and "(fused)" in report and "fp32+compile" in report
+    assert "compiled batches:" in report
 
 
 def test_the_cli_bench_refuses_compile_with_phases():
     out = subprocess.run([sys.executable, "-m", "hebblib", "bench", "--phases", "--compile"], capture_output=True,
                          text=True)
     assert out.returncode == 2 and "--compile adds a compiled path to the one-process bench" in out.stderr
+
+
+@needs_compiler
+@pytest.mark.parametrize("augment", [True, False])
+def test_the_compiled_probe_batch_trains_the_head_bit_for_bit_as_the_eager_one(augment, monkeypatch):
+    """Gather, mirror choice, widening and FastDropout in one compiled pass: the same draws, the same bits."""
+    from hebblib import classifier
+    from hebblib.classifier import train_linear_probe
+    from hebblib.dropout import FastDropout
+
+    compiled, calls = classifier._fused_batch_function(), []
+
+    def counted(*args):
+        calls.append(args[2].shape[0])
+        return compiled(*args)
+
+    monkeypatch.setitem(classifier._FUSED_BATCH, "fn", counted)
+
+    g = torch.Generator().manual_seed(0)
+    feats = torch.randn(150, 96, generator=g).half()
+    train = (feats, torch.arange(150) % 10) + ((torch.randn(150, 96, generator=g).half(),) if augment else ())
+    pair = (feats[:40], torch.arange(40) % 10)
+    heads, histories = [], []
+    for compile in (False, True):
+        torch.manual_seed(3)
+        head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(96, 10))
+        histories.append(train_linear_probe(head, train, pair, pair, epochs=2, batch_size=32, augment=augment,
+                                            generator=torch.Generator().manual_seed(4), progress=False,
+                                            compile=compile))  # 150 = 4 full batches + 22 eager
+        heads.append(head)
+    assert calls == [32] * 8  # two epochs of four full batches went through the compiled pass
+    assert histories[0] == histories[1]
+    for a, b in zip(heads[0].parameters(), heads[1].parameters()):
+        assert torch.equal(a, b)
