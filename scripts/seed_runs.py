@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=None,
                         help="the Hebbian phase's and the features' arithmetic (default: the preset's, fp32)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--compile", action="store_true",
+                        help="fuse each run's Hebbian phase and features with torch.compile (reproduce --compile)")
     parser.add_argument("--change", metavar="JSON", default=None, help="merged into every preset (reproduce --change)")
     parser.add_argument("--hebbian-from", metavar="DIR", default=None,
                         help="adopt each seed's Hebbian phase from this finished run's folder (reproduce --hebbian-from): "
@@ -102,7 +104,8 @@ def run_options(args, seed: int) -> dict:
     """The options of :func:`hebblib.training.plan_run` that the reproduce command below gets."""
     return dict(seed=seed, root=args.data, source=args.source, device=args.device, quick=args.quick or None,
                 out=args.out, limit_train=args.limit_train, limit_test=args.limit_test,
-                supervised_epochs=args.epochs, precision=args.precision, progress=False)
+                supervised_epochs=args.epochs, precision=args.precision, progress=False,
+                **({"compile": True} if args.compile else {}))
 
 
 def finished(preset: dict, args, seed: int) -> dict | None:
@@ -126,7 +129,8 @@ def command(name: str, original: bool, args, seed: int) -> list[str]:
                         ("--limit-test", args.limit_test), ("--epochs", args.epochs)):
         if value is not None:
             cmd += [flag, str(value)]
-    return cmd + (["--original"] if original else []) + (["--quick"] if args.quick else [])
+    return (cmd + (["--original"] if original else []) + (["--quick"] if args.quick else [])
+            + (["--compile"] if args.compile else []))
 
 
 def _collect_and_render(out: Path, log: Log) -> None:

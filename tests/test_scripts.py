@@ -504,3 +504,12 @@ def test_flip_average_script_reproduces_the_runs_one_view_accuracy(tmp_path):
     script = load_script("flip_average")
     row = script.measure(Path(result["run_dir"]))  # the run's own data source: the shipped subset here
     assert row["plain_matches_run"] and 0 <= row["test_acc_flip_average"] <= 100
+
+
+def test_seed_runs_passes_compile_to_each_run_and_finds_its_own_folder():
+    script = load_script("seed_runs")
+    args = script.build_parser().parse_args(["soft", "--compile", "--source", "full"])
+    assert script.command("soft", False, args, 1)[-1] == "--compile"
+    assert script.run_options(args, 1)["compile"] is True
+    plain = script.build_parser().parse_args(["soft", "--source", "full"])
+    assert "--compile" not in script.command("soft", False, plain, 1) and "compile" not in script.run_options(plain, 1)
