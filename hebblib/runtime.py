@@ -378,10 +378,10 @@ def compiled_features(model, batch_size: int):
     last of an epoch) runs the eager ``model.features``. The compiled function is kept on the model, so later
     calls (the next epoch, each split's features) reuse what was compiled; training and evaluation mode and
     each precision compile once each."""
-    compiled = model.__dict__.get(COMPILE_ATTRIBUTE)
-    if compiled is None:
+    owner, compiled = model.__dict__.get(COMPILE_ATTRIBUTE, (None, None))
+    if owner != id(model):  # none yet, or a copy's (copy.deepcopy keeps the attribute, bound to the original)
         compiled = torch.compile(model.features, dynamic=False)
-        model.__dict__[COMPILE_ATTRIBUTE] = compiled
+        model.__dict__[COMPILE_ATTRIBUTE] = (id(model), compiled)
 
     def forward(x, **kwargs):
         return compiled(x, **kwargs) if x.shape[0] == batch_size else model.features(x, **kwargs)

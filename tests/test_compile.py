@@ -77,7 +77,7 @@ def test_only_batches_of_the_compiled_size_go_through_the_compiled_function():
         calls.append(x.shape[0])
         return model.features(x, **kwargs)
 
-    model.__dict__[runtime.COMPILE_ATTRIBUTE] = recording  # what compiled_features keeps and reuses
+    model.__dict__[runtime.COMPILE_ATTRIBUTE] = (id(model), recording)  # what compiled_features keeps and reuses
     forward = runtime.compiled_features(model, 16)
     model.eval()
     with torch.no_grad():
@@ -85,7 +85,12 @@ def test_only_batches_of_the_compiled_size_go_through_the_compiled_function():
         short = forward(torch.randn(8, 3, 32, 32))
     assert calls == [16]
     assert full.shape[0] == 16 and short.shape[0] == 8
-    assert runtime.compiled_features(model, 16) is not forward and model.__dict__[runtime.COMPILE_ATTRIBUTE] is recording
+    assert model.__dict__[runtime.COMPILE_ATTRIBUTE] == (id(model), recording)
+    # a deep copy carries the attribute, bound to the original's features: the copy compiles its own
+    twin = copy.deepcopy(model)
+    runtime.compiled_features(twin, 16)
+    owner, compiled = twin.__dict__[runtime.COMPILE_ATTRIBUTE]
+    assert owner == id(twin) and compiled is not recording
 
 
 @needs_compiler
