@@ -15,6 +15,8 @@ The forward returns ``u``; the network applies the non-linearity and pooling.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -376,9 +378,11 @@ class _HebbianBase(nn.Module):
     def check_finite(self) -> None:
         """Raise :class:`HebbianDivergenceError` naming the layer and step if the weights are
         non-finite or larger than ``explode_threshold``."""
-        weight = self.weight.detach()
-        finite = bool(torch.isfinite(weight).all())
-        peak = float(weight.abs().max()) if finite else float("nan")
+        # one pass and one host sync: the largest |W| is NaN or inf exactly when a weight is (aminmax propagates
+        # NaN); isfinite + all, then abs + max, were four passes, a tenth of a compiled soft step on 2 cores
+        low, high = torch.aminmax(self.weight.detach())
+        peak = float(torch.maximum(high, -low))
+        finite = math.isfinite(peak)
         limit = self.explode_threshold
         if not finite or (limit is not None and peak > limit):
             what = "became non-finite (NaN/inf)" if not finite else f"exploded (max |W| = {peak:.3g} > {limit:g})"
