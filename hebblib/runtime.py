@@ -349,6 +349,7 @@ def keep_freed_memory() -> str:
 # 2 cores for the soft net), so only batches of the common size go through it and the last, shorter batch
 # of an epoch runs eagerly.
 COMPILE_ATTRIBUTE = "_hebblib_compiled_features"
+COMPILE_LIMIT = 256  # compilations of features() per process before torch falls back to eager
 
 
 def compile_problem(device=None) -> str | None:
@@ -380,7 +381,17 @@ def compiled_features(model, batch_size: int):
     each precision compile once each."""
     owner, compiled = model.__dict__.get(COMPILE_ATTRIBUTE, (None, None))
     if owner != id(model):  # none yet, or a copy's (copy.deepcopy keeps the attribute, bound to the original)
-        compiled = torch.compile(model.features, dynamic=False)
+        # every network's features() shares one code object, whose compilations torch counts together: each
+        # model, mode and precision is one, so a notebook or a process of several seeds would pass torch's
+        # default limit (8) and silently run eagerly from then on
+        config = torch._dynamo.config
+        for limit in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit",
+                      "accumulated_cache_size_limit"):
+            if hasattr(config, limit):
+                setattr(config, limit, max(getattr(config, limit), COMPILE_LIMIT))
+        # shapes static at first; a buffer that grows (the temporal competition's history) turns dynamic at
+        # its first recompilation instead of compiling anew every step
+        compiled = torch.compile(model.features)
         model.__dict__[COMPILE_ATTRIBUTE] = (id(model), compiled)
 
     def forward(x, **kwargs):
