@@ -87,6 +87,9 @@ class _HebbianBase(nn.Module):
     # the competition and the rule stay fp32. Grouped layers, the surrogate update and layers with a fan-in
     # below update.BF16_MIN_FAN_IN (the image-facing ones) always compute in fp32.
     compute_dtype = torch.float32
+    # True: :func:`compute_precision` leaves this layer's products in float32 whatever dtype it sets (to
+    # locate where in a network bf16 costs accuracy: scripts/feature_precision.py --fp32-layers)
+    fp32_only = False
     # How the bf16 products are formed: None picks per layer (update.low_precision_kernel), or force
     # 'matmul' (explicit patches, shared by the forward and the update) or 'conv' (the library's convolutions)
     low_precision_kernel = None
@@ -564,7 +567,8 @@ class compute_precision:  # noqa: N801 - used as a context manager, like torch.n
         with compute_precision(model, torch.bfloat16):
             model.features(x)
 
-    The weights and ``delta_w`` stay float32 (see ``_HebbianBase.compute_dtype``)."""
+    The weights and ``delta_w`` stay float32 (see ``_HebbianBase.compute_dtype``); a layer whose ``fp32_only``
+    is set keeps float32 products."""
 
     def __init__(self, model: nn.Module, dtype: torch.dtype):
         if dtype not in (torch.float32, torch.bfloat16):
@@ -574,7 +578,7 @@ class compute_precision:  # noqa: N801 - used as a context manager, like torch.n
     def __enter__(self):
         self.saved = [layer.__dict__.get("compute_dtype") for layer in self.layers]
         for layer in self.layers:
-            layer.compute_dtype = self.dtype
+            layer.compute_dtype = torch.float32 if layer.fp32_only else self.dtype
         return self
 
     def __exit__(self, *exc):

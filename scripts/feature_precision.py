@@ -11,7 +11,6 @@ when asked (``--precision`` equal to the run's). ``--out FILE`` writes the row a
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import sys
@@ -19,31 +18,6 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-
-
-@contextlib.contextmanager
-def fp32_layers(names):
-    """While active, the named Hebbian layers (e.g. ``conv1``) keep fp32 products inside every
-    ``compute_precision`` block (the others take its dtype): where in the network bf16 costs accuracy."""
-    from hebblib import layers
-
-    if not names:
-        yield
-        return
-    enter = layers.compute_precision.__enter__
-
-    def patched(self):
-        enter(self)
-        for layer in self.layers:
-            if getattr(layer, "hebblib_name", None) in names:
-                layer.compute_dtype = layers.torch.float32
-        return self
-
-    layers.compute_precision.__enter__ = patched
-    try:
-        yield
-    finally:
-        layers.compute_precision.__enter__ = enter
 
 
 def measure(run_dir: Path, precision: str, root=None, keep_fp32=()) -> dict:
@@ -70,11 +44,10 @@ def measure(run_dir: Path, precision: str, root=None, keep_fp32=()) -> dict:
         if unknown:
             raise ValueError(f"--fp32-layers {', '.join(unknown)}: no such Hebbian layer; valid names: "
                              f"{', '.join(model.hebbian_layers())}")
-        for name, layer in model.hebbian_layers().items():
-            layer.hebblib_name = name
+        for name in keep_fp32:  # compute_precision leaves these layers' products in fp32
+            model.hebbian_layers()[name].fp32_only = True
         run.unsupervised = checkpoint["stats"]
-        with fp32_layers(set(keep_fp32)):
-            history = training.train_classifier(run, model)
+        history = training.train_classifier(run, model)
     summary = summarize_history(history)
     row = {"run": str(run_dir), "preset": record["preset"], "seed": record["seed"],
            "hebbian_precision": precision_label(record),

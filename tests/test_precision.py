@@ -447,3 +447,16 @@ def test_flush_denormals_also_keeps_freed_memory(monkeypatch):
     monkeypatch.delenv(runtime.KEEP_MEMORY_ENV, raising=False)
     with runtime.flush_denormals():
         assert runtime._allocator_state is not None
+
+
+def test_compute_precision_leaves_fp32_only_layers_in_fp32_and_restores_them():
+    from hebblib.layers import compute_precision
+    from hebblib.presets import build_model
+
+    model = build_model(get_preset("soft"))
+    layers = model.hebbian_layers()
+    layers["conv2"].fp32_only = True
+    with compute_precision(model, torch.bfloat16):
+        assert [layer.compute_dtype for layer in layers.values()] == [torch.bfloat16, torch.float32, torch.bfloat16]
+    assert all(layer.compute_dtype == torch.float32 and "compute_dtype" not in layer.__dict__
+               for layer in layers.values())
