@@ -115,7 +115,10 @@ ch17.comparison_figure(runs)
 # One seed is one draw. The command line trains a preset on several seeds (the Hebbian phase, the features,
 # the classifier), resumes an interrupted run, and writes a `results.json` per seed and a `summary.json`
 # with mean ± std. Full mode runs the command below on all of CIFAR-10 (`--device auto` picks the GPU when
-# there is one, as in Colab); quick mode the same command on 800 subset images at ⅛ width:
+# there is one, as in Colab); quick mode the same command on 800 subset images at ⅛ width. On a machine where
+# a full run is long, `--precision auto` (bf16 where the chip is fast at it) and `--compile` (the Hebbian step and
+# the features fused by `torch.compile`; its first batch compiles) make it faster: each is a run of its own,
+# whose numbers differ from the default's as another seed's would (docs/performance.md):
 
 # %%
 print("full data:", ch17.command_line(ch17.cli_arguments(ch17.SEEDS_PRESET, quick=False)))
