@@ -23,8 +23,9 @@ soft winner-take-all's factors underflow most, and a steady-state window later i
 a fraction of the measured peak of the dtype the path computes in (a square matrix product of each dtype,
 measured in the same process before and after), and per layer the seconds of the forward and of the update.
 
-Classifier phase: feature extraction in fp32 and bf16 (and compiled, with ``compile``) (images/s), one epoch on cached features (fp16 cache,
-flushed) against recomputing the frozen features every epoch (the naive head: ``nn.Dropout``, no flush).
+Classifier phase: feature extraction in fp32 and bf16 (and compiled, with ``compile``) (images/s), one epoch on
+cached features (fp16 cache, flushed) against recomputing the frozen features every epoch (the naive head:
+``nn.Dropout``, no flush).
 
 The header names the CPU model, the flags that matter for speed, torch's CPU capability, the threads, the load
 average before and after, and whether subnormals flush on every thread.
@@ -56,9 +57,8 @@ PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
     "fp32": ("fp32", "conv2d_weight", False, "device"),
     "fp32+ftz": ("fp32", "conv2d_weight", True, "device"),
     "bf16": ("bf16", "bf16", True, "device"),
-    "fp32+ftz+compile": ("fp32", "conv2d_weight", True, "device"),
-    "bf16+compile": ("bf16", "bf16", True, "device"),
 }
+COMPILED = "+compile"  # a path's name with this suffix: that path with the forward and update compiled
 SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
                "amx_fp16", "amx_int8", "asimd", "sve", "bf16")
 WINDOWS = ("initial", "steady")
@@ -163,12 +163,17 @@ def layer_timers(model, device):
             del layer._patches, layer._activation, layer._accumulate_update  # back to the class methods
 
 
+def path_settings(path: str) -> tuple:
+    """:data:`PATH_SETTINGS` of ``path``; a compiled path (``<path>+compile``) has those of its eager path."""
+    return PATH_SETTINGS[path.removesuffix(COMPILED)]
+
+
 def _train_window(model, batches, path, device, batch_size=None) -> tuple[float, int, dict]:
     """Seconds, images and per-layer split of training ``model`` on ``batches`` the way ``path`` does (a
     compiled path: no split, the layers' passes being fused)."""
-    precision, update, flush, _ = PATH_SETTINGS[path]
+    precision, update, flush, _ = path_settings(path)
     swap = naive_update() if update == "unfold" else contextlib.nullcontext()
-    fused = path.endswith("+compile")
+    fused = path.endswith(COMPILED)
     forward = compiled_features(model, batch_size) if fused else model.features
     timers = contextlib.nullcontext({}) if fused else layer_timers(model, device)
     model.train()
@@ -196,7 +201,7 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
     _train_window(model, warm, default, device)
     steady = copy.deepcopy(model.state_dict())
     for path in paths:  # compiled paths compile here, on one batch, before any clock runs
-        if path.endswith("+compile"):
+        if path.endswith(COMPILED):
             _train_window(model, warm[:1], path, device, batch_size)
     starts = {"initial": initial, "steady": steady}
     totals = {(w, p): [0.0, 0, {}] for w in WINDOWS for p in paths}
@@ -204,7 +209,7 @@ def _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, bat
         for window in WINDOWS:
             for path in paths:
                 model.load_state_dict(starts[window])
-                if PATH_SETTINGS[path][3] == "loader":
+                if path_settings(path)[3] == "loader":
                     source = (x for i, (x, _) in zip(range(batches), loader))
                 else:
                     source = (x for i, (x, _) in zip(range(batches), fast_data.batches(
@@ -262,7 +267,7 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")  # no subnormal question on a GPU
     default = "bf16" if chosen.name == "bf16" else ("fp32+ftz" if device.type == "cpu" else "fp32")
     if compile:
-        paths = paths + (("bf16" if chosen.name == "bf16" else "fp32+ftz") + "+compile",)
+        paths = paths + (default + COMPILED,)
     peaks = {name: measured_peak(device, dtype) for name, dtype in PRECISION_DTYPES.items()}
     print_fn(f"bench {preset!r}: {len(paths)} paths × 2 windows × {rounds} rounds × {batches} batches of {batch_size}")
     unsup = _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, batches, rounds, warm_batches,
@@ -272,7 +277,7 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     for window in WINDOWS:
         naive = unsup[window]["naive"]["img_s"]
         for path, row in unsup[window].items():
-            dtype_name = PATH_SETTINGS[path][0]
+            dtype_name = path_settings(path)[0]
             row["speedup"] = row["img_s"] / naive
             row["flop_s"] = flops_per_image * row["img_s"]
             row["peak_dtype"] = dtype_name
@@ -281,16 +286,16 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     # Classifier phase: feature extraction per precision; cached-feature epochs vs recomputing the features.
     model.eval()
     extract = {}
-    variants = ("fp32", "bf16") + ((chosen.name + "+compile",) if compile else ())
-    if compile:  # compiled before the clock
-        extract_features(model, fast_data.subset(torch.arange(min(200, len(fast_data)))), progress=False, precision=chosen.name,
-                         compile=True)
+    variants = ("fp32", "bf16") + ((chosen.name + COMPILED,) if compile else ())
+    if compile:  # compiled before the clock, on one batch of the size extract_features uses
+        first = fast_data.subset(torch.arange(min(200, len(fast_data))))
+        extract_features(model, first, progress=False, precision=chosen.name, compile=True)
     for _ in range(max(1, rounds - 1)):
         for name in variants:
             _sync(device)
             start = time.perf_counter()
-            feats = extract_features(model, fast_data, progress=False, precision=name.split("+")[0],
-                                     compile=name.endswith("+compile"))
+            feats = extract_features(model, fast_data, progress=False, precision=name.removesuffix(COMPILED),
+                                     compile=name.endswith(COMPILED))
             _sync(device)
             extract[name] = extract.get(name, 0.0) + time.perf_counter() - start
     extract_img_s = {name: max(1, rounds - 1) * len(fast_data) / s for name, s in extract.items()}
@@ -398,7 +403,7 @@ def format_report(r: dict) -> str:
         "classifier phase",
         f"  feature extraction: fp32 {ex['fp32']:.1f} img/s, bf16 {ex['bf16']:.1f} img/s "
         f"({ex['bf16'] / ex['fp32']:.2f}x)" + "".join(f", {k} {v:.1f} img/s ({v / ex['fp32']:.2f}x)"
-                                                       for k, v in ex.items() if k.endswith("+compile")),
+                                                       for k, v in ex.items() if k.endswith(COMPILED)),
         f"  one epoch on cached features ({r['classifier_images']} images): {r['classifier_epoch_fast_s']:.3f} s; "
         f"recomputing features: {r['classifier_epoch_naive_s']:.3f} s"
         + (f"; compiled batches: {r['classifier_epoch_compiled_s']:.3f} s "

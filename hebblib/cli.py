@@ -153,8 +153,9 @@ def cmd_bench(args) -> int:
         print(f"error: unknown preset {args.preset!r}; valid presets:\n{preset_table()}", file=sys.stderr)
         return 2
     if args.compile and (args.processes or args.phases):
-        return _error(f"--compile adds a compiled path to the one-process bench; --{'processes' if args.processes else 'phases'} "
-                      f"measures without it: leave one of them out")
+        other = "processes" if args.processes else "phases"
+        return _error(f"--compile adds a compiled path to the one-process bench; --{other} measures without it: "
+                      f"leave one of them out")
     try:
         if args.processes:
             from .distributed import bench_scaling
@@ -223,8 +224,8 @@ def cmd_reproduce(args) -> int:
         return _error(f"--precision {args.precision} does not apply to the contrastive preset {args.preset!r}: its "
                       f"layers compute in fp32 only; valid choices: 'fp32' (or leave it out)")
     if args.compile and (contrastive or "WORLD_SIZE" in os.environ):
-        return _error(f"--compile fuses one-process runs of the Hebbian presets (not "
-                      f"{'the contrastive preset ' + repr(args.preset) if contrastive else 'torchrun runs'}); leave it out")
+        what = f"the contrastive preset {args.preset!r}" if contrastive else "torchrun runs"
+        return _error(f"--compile fuses one-process runs of the Hebbian presets (not {what}); leave it out")
     if args.hebbian_from and (contrastive or args.parallel != 1 or "WORLD_SIZE" in os.environ):
         return _error(f"--hebbian-from applies to one-process runs of the Hebbian presets (not to {args.preset!r}"
                       f"{' with --parallel or torchrun' if not contrastive else ''}); leave it out")
