@@ -22,21 +22,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hebblib import training  # noqa: E402
-from hebblib.layers import compute_precision  # noqa: E402
+from hebblib.layers import compute_precision, one_step_updates  # noqa: E402
 from hebblib.runtime import compile_problem, compiled_features, cpu_flags, cpu_model  # noqa: E402
 
 PRESETS = ("soft", "hard_basic", "optimal", "bcm", "temporal", "adaptive", "presynaptic", "dale", "depthwise",
            "residual", "lagani_short", "softhebb_paper")
-
-
-def one_step(model, forward, x, dtype) -> dict:
-    """ΔW of every Hebbian layer after one batch through ``forward`` (then cleared)."""
-    with torch.no_grad(), compute_precision(model, dtype):
-        forward(x)
-    delta = {name: layer.delta_w.clone() for name, layer in model.hebbian_layers().items()}
-    for layer in model.hebbian_layers().values():
-        layer.delta_w.zero_()
-    return delta
 
 
 def seconds_per_batch(model, forward, batches, dtype) -> float:
@@ -61,7 +51,7 @@ def measure(name: str, batches: int, rounds: int) -> dict:
     deltas = {}
     for label, forward in (("eager", model.features), ("compiled", fused)):
         model.load_state_dict(start)
-        deltas[label] = one_step(model, forward, xs[0], torch.float32)
+        deltas[label] = one_step_updates(model, forward, xs[0], torch.float32)
     error = {layer: float((deltas["compiled"][layer] - d).norm() / d.norm().clamp_min(1e-30))
              for layer, d in deltas["eager"].items()}
     model.load_state_dict(start)

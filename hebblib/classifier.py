@@ -12,6 +12,7 @@ once per epoch.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
 import warnings
 
@@ -173,14 +174,10 @@ def _plain_batch(feats, mirrored, flips, index, device):
     return x
 
 
-_FUSED_BATCH = {}
-
-
+@functools.cache
 def _fused_batch_function():
     """:func:`_dropped_batch` compiled (once per process)."""
-    if "fn" not in _FUSED_BATCH:
-        _FUSED_BATCH["fn"] = torch.compile(_dropped_batch, dynamic=False)
-    return _FUSED_BATCH["fn"]
+    return torch.compile(_dropped_batch, dynamic=False)
 
 
 @flush_denormals()

@@ -588,3 +588,16 @@ class compute_precision:  # noqa: N801 - used as a context manager, like torch.n
             else:
                 layer.compute_dtype = saved
         return False
+
+
+def one_step_updates(model: nn.Module, forward, x: torch.Tensor, dtype: torch.dtype = torch.float32) -> dict:
+    """``{layer name: ΔW}``: what every Hebbian layer of ``model`` accumulates from the one batch ``x`` passed
+    through ``forward`` (``model.features`` or a compiled version of it) in ``dtype``; the accumulators are
+    cleared afterwards and the weights are not touched, so steps of several paths can be compared from one
+    state."""
+    with torch.no_grad(), compute_precision(model, dtype):
+        forward(x)
+    delta = {name: layer.delta_w.clone() for name, layer in model.hebbian_layers().items()}
+    for layer in model.hebbian_layers().values():
+        layer.delta_w.zero_()
+    return delta

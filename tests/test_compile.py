@@ -12,7 +12,7 @@ import torch
 from hebblib import runtime, training
 from hebblib.classifier import extract_features
 from hebblib.data import DeviceDataset
-from hebblib.layers import compute_precision
+from hebblib.layers import one_step_updates
 from hebblib.presets import build_model, get_preset
 from hebblib.results import precision_label
 
@@ -32,17 +32,6 @@ def _images(n=16, seed=0):
     return DeviceDataset(images, torch.arange(n) % 10, normalization="standardize", device="cpu")
 
 
-def _one_step(model, forward, x, dtype):
-    """ΔW of every Hebbian layer after one training batch through ``forward``."""
-    model.train()
-    with torch.no_grad(), compute_precision(model, dtype):
-        forward(x)
-    delta = {name: layer.delta_w.clone() for name, layer in model.hebbian_layers().items()}
-    for layer in model.hebbian_layers().values():
-        layer.delta_w.zero_()
-    return delta
-
-
 def _relative(a, b):
     return ((a - b).norm() / b.norm()).item()
 
@@ -50,7 +39,7 @@ def _relative(a, b):
 @needs_compiler
 def test_a_compiled_step_gives_the_eager_update():
     torch.manual_seed(0)
-    model = build_model(_soft())
+    model = build_model(_soft()).train()
     state = copy.deepcopy(model.state_dict())
     x, _ = _images().get(slice(0, 16))
     fused = runtime.compiled_features(model, 16)
@@ -58,7 +47,7 @@ def test_a_compiled_step_gives_the_eager_update():
     for dtype in (torch.float32, torch.bfloat16):
         for name, forward in (("eager", model.features), ("compiled", fused)):
             model.load_state_dict(state)
-            results[dtype, name] = _one_step(model, forward, x, dtype)
+            results[dtype, name] = one_step_updates(model, forward, x, dtype)
     exact = results[torch.float32, "eager"]
     for layer, reference in exact.items():
         assert reference.abs().max() > 0  # the step learned something
@@ -176,7 +165,7 @@ def test_the_compiled_probe_batch_trains_the_head_bit_for_bit_as_the_eager_one(a
         calls.append(args[2].shape[0])
         return compiled(*args)
 
-    monkeypatch.setitem(classifier._FUSED_BATCH, "fn", counted)
+    monkeypatch.setattr(classifier, "_fused_batch_function", lambda: counted)
 
     g = torch.Generator().manual_seed(0)
     feats = torch.randn(150, 96, generator=g).half()
