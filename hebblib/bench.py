@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from . import layers as layers_module
-from .classifier import extract_features, train_linear_probe
+from .classifier import backward_step, extract_features, train_linear_probe
 from .dropout import FastDropout
 from .layers import compute_precision
 from .presets import build_model, resolve_preset
@@ -476,14 +476,7 @@ def _training_cost_worker(path, preset, device, batch_size, batches, alpha, widt
                     model.features(x)
                 model.apply_updates()
                 return
-            loss = F_.cross_entropy(model(x), y)  # as train_end_to_end runs it
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if hook is not None:
-                hook.before_step()
-            optimizer.step()
-            if hook is not None:
-                hook.after_step()
+            backward_step(F_.cross_entropy(model(x), y), optimizer, hook)  # as train_end_to_end runs it
 
         before = _rss_bytes()
         if device.type == "cuda":

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .data.device_dataset import epoch_draws
 from .dropout import FastDropout, keep_threshold, random_words
 from .errors import HebbianDivergenceError, check_choice
 from .layers import compute_precision
@@ -29,6 +30,31 @@ from .runtime import compiled_features, flush_denormals, resolve_precision, sing
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 OPTIMIZERS = ("adam", "sgd")
 SOFTHEBB_STEPS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def set_rate(optimizer: torch.optim.Optimizer, rate: float) -> None:
+    """Every parameter group of ``optimizer`` at the learning rate ``rate`` (this epoch's, from the schedule)."""
+    for group in optimizer.param_groups:
+        group["lr"] = rate
+
+
+def backward_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, hook=None) -> None:
+    """One gradient step on ``loss``: gradients cleared, back-propagated, the optimiser's step; the α-hybrid's
+    ``hook`` (``before_step`` / ``after_step``) around the step when given."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if hook is not None:
+        hook.before_step()
+    optimizer.step()
+    if hook is not None:
+        hook.after_step()
+
+
+def save_epoch_checkpoint(path, key: str, model, optimizer, history: list, generator) -> None:
+    """What an end-to-end trainer needs to go on after this epoch bit for bit (:func:`_resume_end_to_end` reads
+    it): the network, the optimiser's state, the history so far and every random generator's state."""
+    save_checkpoint(path, {"config_hash": key, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                           "history": history, "random": _random_states(generator)})
 
 
 def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
@@ -208,17 +234,12 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
     batch = _fused_batch_function() if fused else None
     optimizer = (torch.optim.Adam(head.parameters(), lr=lr) if optimizer == "adam" else
                  torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9))
-    rng_device = generator.device if generator is not None else device
     history = []
     for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
         rate = lr * lr_factor(schedule, epoch, epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
+        set_rate(optimizer, rate)
         head.train()
-        order = torch.randperm(n, generator=generator, device=rng_device).to(device)
-        flips = None
-        if augment and mirrored is not None:
-            flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(device)
+        order, flips = epoch_draws(n, device, generator, flip=augment and mirrored is not None)
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
         for start in range(0, n, batch_size):
@@ -311,8 +332,7 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
     for epoch in epoch_bar:
         started = time.perf_counter()
         rate = lr * lr_factor(schedule, epoch, epochs)
-        for group in optimizer.param_groups:
-            group["lr"] = rate
+        set_rate(optimizer, rate)
         model.train()
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), dtype=torch.long, device=device)
@@ -322,13 +342,7 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
             with cast():
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if hook is not None:
-                hook.before_step()
-            optimizer.step()
-            if hook is not None:
-                hook.after_step()
+            backward_step(loss, optimizer, hook)
             loss_sum += loss.detach() * len(y)
             correct += (logits.argmax(1) == y).sum()
         with cast():
@@ -337,9 +351,7 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
         history.append({**record, **(hook.epoch_summary() if hook is not None else {}),
                         "seconds": time.perf_counter() - started})
         if checkpoint:
-            save_checkpoint(checkpoint, {"config_hash": checkpoint_key, "model": model.state_dict(),
-                                         "optimizer": optimizer.state_dict(), "history": history,
-                                         "random": _random_states(generator)})
+            save_epoch_checkpoint(checkpoint, checkpoint_key, model, optimizer, history, generator)
     return history
 
 

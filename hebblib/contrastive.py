@@ -600,8 +600,7 @@ def train_contrastive(model, train, val, test, *, epochs: int, optimizer: dict |
     :class:`HebbianDivergenceError` naming the layer, the epoch and the batch (checked every ``check_every``
     steps: 1 on the CPU, 50 on CUDA).
     """
-    from .classifier import _correct_on_images, _record, _resume_end_to_end, _random_states  # shared helpers
-    from .results import save_checkpoint
+    from .classifier import _correct_on_images, _record, _resume_end_to_end, save_epoch_checkpoint  # shared
     from .runtime import flush_denormals
     from .training import CUDA_CHECK_EVERY
 
@@ -656,9 +655,7 @@ def train_contrastive(model, train, val, test, *, epochs: int, optimizer: dict |
                             "train_seconds": train_seconds, "images_per_s": seen / train_seconds,
                             "seconds": time.perf_counter() - started})
             if checkpoint:
-                save_checkpoint(checkpoint, {"config_hash": checkpoint_key, "model": model.state_dict(),
-                                             "optimizer": optimizer.state_dict(), "history": history,
-                                             "random": _random_states(generator)})
+                save_epoch_checkpoint(checkpoint, checkpoint_key, model, optimizer, history, generator)
     return history
 
 

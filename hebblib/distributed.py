@@ -42,6 +42,8 @@ import time
 import torch
 import torch.distributed as dist
 
+from .data.device_dataset import epoch_draws
+
 TORCHRUN_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -285,12 +287,9 @@ def _shard_batches(data, batch_size, reducer, *, shuffle=True, augment=None, gen
     reducer's rows. tests/test_distributed.py checks that the blocks in rank order are ``data.batches``."""
     augment = data.augment if augment is None else augment
     n = len(data)
-    rng_device = generator.device if generator is not None else data.device
-    if shuffle:
-        order = torch.randperm(n, generator=generator, device=rng_device).to(data.device)
-    else:
+    order, flips = epoch_draws(n, data.device, generator, shuffle=shuffle, flip=augment)
+    if order is None:
         order = torch.arange(n, device=data.device)
-    flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(data.device) if augment else None
     for start in range(0, n, batch_size):
         index = order[start:start + batch_size]
         rows = reducer.rows(len(index))
@@ -508,7 +507,7 @@ def train_linear_probe(dropout: float, linear, train, val, test, *, reducer: Bat
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from .classifier import _correct_on_features, _record, lr_factor
+    from .classifier import _correct_on_features, _record, lr_factor, set_rate
     from .dropout import dropout_mask
     from .runtime import flush_denormals
 
@@ -518,18 +517,13 @@ def train_linear_probe(dropout: float, linear, train, val, test, *, reducer: Bat
     mirrored = train[2] if len(train) > 2 else None
     n, device = len(feats), feats.device
     optimizer = torch.optim.Adam(linear.parameters(), lr=lr)
-    rng_device = generator.device if generator is not None else device
     history = []
     with flush_denormals():
         for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):
             rate = lr * lr_factor(schedule, epoch, epochs)
-            for group in optimizer.param_groups:
-                group["lr"] = rate
+            set_rate(optimizer, rate)
             linear.train()
-            order = torch.randperm(n, generator=generator, device=rng_device).to(device)
-            flips = None
-            if augment and mirrored is not None:
-                flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(device)
+            order, flips = epoch_draws(n, device, generator, flip=augment and mirrored is not None)
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), dtype=torch.long, device=device)
             for start in range(0, n, batch_size):

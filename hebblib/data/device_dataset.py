@@ -21,6 +21,18 @@ from .zca import ZCA, fit_zca
 NORMALIZATIONS = ("none", "standardize", "zca")
 
 
+def epoch_draws(n: int, device, generator: torch.Generator | None = None, *, shuffle: bool = True,
+                flip: bool = False) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """One epoch's random draws over ``n`` rows, in the order every trainer of the library makes them, so that
+    one seed gives one epoch whichever trainer runs it: the order of the rows (a permutation with ``shuffle``,
+    else None: in order), then with ``flip`` which rows are shown mirrored (each with probability ½, else
+    None). Drawn from ``generator`` on its own device, returned on ``device``."""
+    rng_device = generator.device if generator is not None else device
+    order = torch.randperm(n, generator=generator, device=rng_device).to(device) if shuffle else None
+    flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(device) if flip else None
+    return order, flips
+
+
 class DeviceDataset:
     """Images (uint8 N x C x H x W) and labels (int64 N) on ``device``; batches come out as float.
 
@@ -132,12 +144,7 @@ class DeviceDataset:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         augment = self.augment if augment is None else augment
         n = len(self)
-        rng_device = generator.device if generator is not None else self.device
-        order = flips = None
-        if shuffle:
-            order = torch.randperm(n, generator=generator, device=rng_device).to(self.device)
-        if augment:
-            flips = (torch.rand(n, generator=generator, device=rng_device) < 0.5).to(self.device)
+        order, flips = epoch_draws(n, self.device, generator, shuffle=shuffle, flip=augment)
         stop = n - n % batch_size if drop_last else n
         for start in range(0, stop, batch_size):
             index = order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
