@@ -110,22 +110,34 @@ def check_explicit_root(root: str | os.PathLike, download: bool = True) -> None:
     load_cifar10(True, path, download=download)
 
 
-def _try_download(root: Path, timeout_s: float = 30.0) -> None:
-    """Ask torchvision to download and unpack CIFAR-10 into ``root``; any failure is swallowed."""
-    import torchvision
+def download_once(key, root: Path, fetch, failed: set, timeout_s: float = 30.0) -> None:
+    """``fetch(str(root))`` (a torchvision download into ``root``, created first), unless it failed for ``key``
+    before in this process (``failed`` remembers). Any failure is swallowed (no network, read-only root,
+    corrupted archive...): the caller finds the files still missing and reports that. Meanwhile the socket
+    timeout is ``timeout_s``, so that a firewalled machine fails fast instead of hanging."""
+    import warnings
 
-    key = str(root)
-    if key in _FAILED_DOWNLOADS:
+    if key in failed:
         return
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)  # a firewalled machine should fail fast, not hang
+    socket.setdefaulttimeout(timeout_s)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        torchvision.datasets.CIFAR10(str(root), train=True, download=True)
-    except Exception:  # no network, read-only root, corrupted archive...: reported by the caller
-        _FAILED_DOWNLOADS.add(key)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fetch(str(root))
+    except Exception:
+        failed.add(key)
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _try_download(root: Path, timeout_s: float = 30.0) -> None:
+    """Ask torchvision to download and unpack CIFAR-10 into ``root`` (:func:`download_once`)."""
+    import torchvision
+
+    download_once(str(root), root, lambda folder: torchvision.datasets.CIFAR10(folder, train=True, download=True),
+                  _FAILED_DOWNLOADS, timeout_s)
 
 
 @functools.lru_cache(maxsize=4)

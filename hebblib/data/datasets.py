@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
-import socket
 import warnings
 from pathlib import Path
 
@@ -34,7 +33,8 @@ import torch
 
 from ..errors import check_choice
 from ..runtime import is_quick
-from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DATA_ENV, cifar10_available, data_root, load_cifar10
+from .cifar import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, DATA_ENV, cifar10_available, data_root, download_once,
+                    load_cifar10)
 from .subset import SUBSET_PER_CLASS, SOURCES, first_per_class, load_cifar
 
 DEFAULT_DATASET = "cifar10"
@@ -205,25 +205,11 @@ def _try_download(name: str, root: Path, timeout_s: float = 30.0) -> None:
     caller, which finds the files still missing)."""
     import torchvision
 
-    key = (name, str(root))
-    if key in _FAILED_DOWNLOADS:
-        return
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout_s)  # a firewalled machine should fail fast, not hang
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            if name == "fashion_mnist":
-                torchvision.datasets.FashionMNIST(str(root), train=True, download=True)
-            elif name == "mnist":
-                torchvision.datasets.MNIST(str(root), train=True, download=True)
-            elif name == "stl10":
-                torchvision.datasets.STL10(str(root), split="train", download=True)
-    except Exception:  # no network, read-only root, corrupted archive...
-        _FAILED_DOWNLOADS.add(key)
-    finally:
-        socket.setdefaulttimeout(previous)
+    fetch = {"fashion_mnist": lambda folder: torchvision.datasets.FashionMNIST(folder, train=True, download=True),
+             "mnist": lambda folder: torchvision.datasets.MNIST(folder, train=True, download=True),
+             "stl10": lambda folder: torchvision.datasets.STL10(folder, split="train", download=True)}.get(name)
+    if fetch is not None:
+        download_once((name, str(root)), root, fetch, _FAILED_DOWNLOADS, timeout_s)
 
 
 def load_full(name: str, train: bool = True, root=None, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
