@@ -102,6 +102,51 @@ def test_full_split_read_from_the_torchvision_layout(tiny_fashion):
     assert torch.equal(ds.load_full("fashion_mnist", True, tiny_fashion["root"])[0], tiny_fashion["train"][0])
 
 
+def test_mnist_read_from_the_torchvision_layout(tmp_path, monkeypatch):
+    """MNIST's unpacked idx files in ``MNIST/raw/`` (as torchvision leaves them): the images and labels written."""
+    g = np.random.default_rng(0)
+    train_x, test_x = g.integers(0, 256, (6, 28, 28), dtype=np.uint8), g.integers(0, 256, (3, 28, 28), dtype=np.uint8)
+    train_y, test_y = np.array([3, 1, 4, 1, 5, 9], dtype=np.uint8), np.array([2, 6, 5], dtype=np.uint8)
+    raw = tmp_path / "MNIST" / "raw"
+    for prefix, x, y in (("train", train_x, train_y), ("t10k", test_x, test_y)):
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", x, compress=False)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", y, compress=False)
+    monkeypatch.setitem(ds.DATASETS, "mnist", dataclasses.replace(ds.DATASETS["mnist"], sizes=(6, 3)))
+    ds._read_split.cache_clear()
+    try:
+        images, labels = ds.load_full("mnist", True, tmp_path, download=False)
+        assert images.shape == (6, 1, 28, 28) and torch.equal(images[:, 0], torch.from_numpy(train_x))
+        assert labels.tolist() == [3, 1, 4, 1, 5, 9]
+        assert ds.load_full("mnist", False, tmp_path, download=False)[1].tolist() == [2, 6, 5]
+    finally:
+        ds._read_split.cache_clear()
+
+
+def test_stl10_read_from_its_binary_layout(tmp_path, monkeypatch):
+    """STL-10's ``stl10_binary/*.bin``: each image stored channel by channel, column-major (so read back it is
+    transposed), labels 1..10 on disk and 0..9 here."""
+    g = np.random.default_rng(1)
+    folder = tmp_path / "stl10_binary"
+    folder.mkdir()
+    written = {}
+    for split, n in (("train", 4), ("test", 2)):
+        images = g.integers(0, 256, (n, 3, 96, 96), dtype=np.uint8)  # N x C x H x W, as hebblib returns them
+        labels = g.integers(1, 11, n).astype(np.uint8)
+        images.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")  # column-major per channel on disk
+        labels.tofile(folder / f"{split}_y.bin")
+        written[split] = images, labels
+    monkeypatch.setitem(ds.DATASETS, "stl10", dataclasses.replace(ds.DATASETS["stl10"], sizes=(4, 2)))
+    ds._read_split.cache_clear()
+    try:
+        for split, train in (("train", True), ("test", False)):
+            images, labels = ds.load_full("stl10", train, tmp_path, download=False)
+            assert images.shape == (len(written[split][0]), 3, 96, 96)
+            assert torch.equal(images, torch.from_numpy(written[split][0]))
+            assert labels.tolist() == (written[split][1].astype(np.int64) - 1).tolist()
+    finally:
+        ds._read_split.cache_clear()
+
+
 def test_wrong_split_size_is_a_clear_error(tiny_fashion, monkeypatch):
     monkeypatch.setitem(ds.DATASETS, "fashion_mnist", dataclasses.replace(ds.DATASETS["fashion_mnist"], sizes=(60_000, 20)))
     with pytest.raises(FileNotFoundError, match="expected 60000 images of shape \\(1, 28, 28\\).*found images \\(100, "):
