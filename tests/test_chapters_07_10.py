@@ -78,6 +78,10 @@ def test_full_data_surround_effect_is_optimal_minus_bcm(tmp_path, capsys):
     assert ch7.report_full_surround_pair(tmp_path) == pytest.approx(1.5)
     out = capsys.readouterr().out
     assert "74.50 vs 73.00, measured +1.5 points" in out and "76.0 vs 75.3, +0.7 points" in out
+    assert "1 seed each" in out
+    (tmp_path / "optimal.json").write_text(summary_json("optimal", 74.5).replace('"seeds": [0]', '"seeds": [0, 1]'))
+    ch7.report_full_surround_pair(tmp_path)
+    assert "means of 2 and 1 seed: a rough comparison" in capsys.readouterr().out
 
 
 def test_committed_changed_run_is_found_by_its_change(tmp_path, monkeypatch, capsys):
