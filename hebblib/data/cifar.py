@@ -30,8 +30,8 @@ CIFAR10_CLASSES = (
 CIFAR10_MEAN = (0.491400, 0.482158, 0.446531)
 CIFAR10_STD = (0.247032, 0.243485, 0.261588)
 
-# Roots where a download was tried and failed in this process: don't wait on the network twice.
-_FAILED_DOWNLOADS: set[str] = set()
+# (dataset, root) pairs whose download was tried and failed in this process: don't wait on the network twice.
+_FAILED_DOWNLOADS: set[tuple[str, str]] = set()
 
 
 class CIFAR10NotFoundError(FileNotFoundError):
@@ -110,14 +110,15 @@ def check_explicit_root(root: str | os.PathLike, download: bool = True) -> None:
     load_cifar10(True, path, download=download)
 
 
-def download_once(key, root: Path, fetch, failed: set, timeout_s: float = 30.0) -> None:
-    """``fetch(str(root))`` (a torchvision download into ``root``, created first), unless it failed for ``key``
-    before in this process (``failed`` remembers). Any failure is swallowed (no network, read-only root,
+def download_once(name: str, root: Path, fetch, timeout_s: float = 30.0) -> None:
+    """``fetch(str(root))`` (a torchvision download of dataset ``name`` into ``root``, created first), unless it
+    failed for that dataset and root before in this process. Any failure is swallowed (no network, read-only root,
     corrupted archive...): the caller finds the files still missing and reports that. Meanwhile the socket
     timeout is ``timeout_s``, so that a firewalled machine fails fast instead of hanging."""
     import warnings
 
-    if key in failed:
+    key = (name, str(root))
+    if key in _FAILED_DOWNLOADS:
         return
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout_s)
@@ -127,7 +128,7 @@ def download_once(key, root: Path, fetch, failed: set, timeout_s: float = 30.0) 
             warnings.simplefilter("ignore")
             fetch(str(root))
     except Exception:
-        failed.add(key)
+        _FAILED_DOWNLOADS.add(key)
     finally:
         socket.setdefaulttimeout(previous)
 
@@ -136,8 +137,8 @@ def _try_download(root: Path, timeout_s: float = 30.0) -> None:
     """Ask torchvision to download and unpack CIFAR-10 into ``root`` (:func:`download_once`)."""
     import torchvision
 
-    download_once(str(root), root, lambda folder: torchvision.datasets.CIFAR10(folder, train=True, download=True),
-                  _FAILED_DOWNLOADS, timeout_s)
+    download_once("cifar10", root, lambda folder: torchvision.datasets.CIFAR10(folder, train=True, download=True),
+                  timeout_s)
 
 
 @functools.lru_cache(maxsize=4)

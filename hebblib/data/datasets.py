@@ -101,9 +101,6 @@ DATASETS = {
 }
 DATASET_NAMES = tuple(DATASETS)
 
-# Roots where a download was tried and failed in this process: don't wait on the network twice.
-_FAILED_DOWNLOADS: set[tuple[str, str]] = set()
-
 
 def dataset_info(name: str) -> DatasetInfo:
     """The :class:`DatasetInfo` of ``name`` (one of :data:`DATASET_NAMES`); else a ``ValueError`` listing them."""
@@ -209,7 +206,7 @@ def _try_download(name: str, root: Path, timeout_s: float = 30.0) -> None:
              "mnist": lambda folder: torchvision.datasets.MNIST(folder, train=True, download=True),
              "stl10": lambda folder: torchvision.datasets.STL10(folder, split="train", download=True)}.get(name)
     if fetch is not None:
-        download_once((name, str(root)), root, fetch, _FAILED_DOWNLOADS, timeout_s)
+        download_once(name, root, fetch, timeout_s)
 
 
 def load_full(name: str, train: bool = True, root=None, download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
