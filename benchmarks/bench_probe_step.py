@@ -1,11 +1,13 @@
 """The linear probe's epoch on cached features, this checkout against the code of another commit, in one
 process, interleaved round by round (so load from other jobs affects both alike).
 
-    python benchmarks/bench_probe_step.py --against 525e554 --threads 2 --rows 9000 --rounds 3
+    python benchmarks/bench_probe_step.py --against 525e554 --threads 2 --rows 9000 --rounds 3 [--compile]
 
 Features: random bf16 rows of the ``soft`` network's width (24,576) and their mirrored cache, batch 64,
 flips drawn per sample, FastDropout(0.5) + Linear. Prints each round's seconds per epoch and the ratio
 (the other commit / this checkout), and checks that both end with the same weights and records.
+``--compile``: both train with ``compile=True`` (the compiled batch on the CPU); where the two commits draw
+the compiled path's dropout masks differently the weights differ, and the line says so.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, default=9000, help="cached training rows (default 9,000)")
     parser.add_argument("--width", type=int, default=24576)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="both commits' compiled probe batch")
     args = parser.parse_args(argv)
     import torch
 
@@ -62,17 +65,19 @@ def main(argv=None) -> int:
         head = torch.nn.Sequential(dropout(0.5), torch.nn.Linear(args.width, 10))
         started = time.perf_counter()
         history = module.train_linear_probe(head, (feats, labels, mirrored), held, held, epochs=1, progress=False,
-                                            generator=torch.Generator().manual_seed(1))
+                                            generator=torch.Generator().manual_seed(1), compile=args.compile)
         return time.perf_counter() - started, head[1].weight.detach().clone(), history
 
     flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
-    print(f"{cpu_model()} ({flags}); {args.threads} thread(s); {args.rows:,} rows × {args.width:,} bf16 features, batch 64")
+    print(f"{cpu_model()} ({flags}); {args.threads} thread(s); {args.rows:,} rows × {args.width:,} bf16 features, "
+          f"batch 64{', compiled batches' if args.compile else ''}")
+    epoch(other, other_dropout.FastDropout)
     epoch(current, FastDropout)  # warm-up
     for r in range(args.rounds):
         a, b = epoch(other, other_dropout.FastDropout), epoch(current, FastDropout)
         same = torch.equal(a[1], b[1]) and a[2] == b[2]
         print(f"round {r + 1}: {args.against} {a[0]:.2f} s, this checkout {b[0]:.2f} s: {a[0] / b[0]:.2f}x"
-              f"{'' if same else '  (DIFFERENT weights or records)'}")
+              f"{'' if same else '  (other weights: the masks are drawn differently)' if args.compile else '  (DIFFERENT weights or records)'}")
     return 0
 
 

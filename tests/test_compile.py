@@ -154,7 +154,8 @@ def test_the_cli_bench_refuses_compile_with_phases():
 @needs_compiler
 @pytest.mark.parametrize("augment", [True, False])
 def test_the_compiled_probe_batch_trains_the_head_bit_for_bit_as_the_eager_one(augment, monkeypatch):
-    """Gather, mirror choice, widening and FastDropout in one compiled pass: the same draws, the same bits."""
+    """Gather, mirror choice, widening and FastDropout in one compiled pass: with a probability that needs all
+    16 bits of a mask value (0.2), the same draws and the same bits."""
     from hebblib import classifier
     from hebblib.classifier import train_linear_probe
     from hebblib.dropout import FastDropout
@@ -174,7 +175,7 @@ def test_the_compiled_probe_batch_trains_the_head_bit_for_bit_as_the_eager_one(a
     heads, histories = [], []
     for compile in (False, True):
         torch.manual_seed(3)
-        head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(96, 10))
+        head = torch.nn.Sequential(FastDropout(0.2), torch.nn.Linear(96, 10))
         histories.append(train_linear_probe(head, train, pair, pair, epochs=2, batch_size=32, augment=augment,
                                             generator=torch.Generator().manual_seed(4), progress=False,
                                             compile=compile))  # 150 = 4 full batches + 22 eager
@@ -183,3 +184,49 @@ def test_the_compiled_probe_batch_trains_the_head_bit_for_bit_as_the_eager_one(a
     assert histories[0] == histories[1]
     for a, b in zip(heads[0].parameters(), heads[1].parameters()):
         assert torch.equal(a, b)
+
+
+@needs_compiler
+@pytest.mark.parametrize("p, bits", [(0.5, 1), (0.25, 2)])
+def test_the_compiled_probe_batch_with_fewer_bits_is_the_packed_mask_times_the_rows(p, bits):
+    """Where fewer bits decide p, the compiled pass keeps value j where the j-th ``bits``-bit field of the words
+    reaches p · 2**bits (read here by numpy, bit by bit), mirrored rows where drawn, times 1/(1 − p)."""
+    import numpy as np
+
+    from hebblib import classifier
+    from hebblib.dropout import field_bits, packed_words
+
+    assert field_bits(p) == bits
+    g = torch.Generator().manual_seed(1)
+    feats, mirrored = torch.randn(50, 96, generator=g).half(), torch.randn(50, 96, generator=g).half()
+    index, flips = torch.randperm(50, generator=g)[:16], torch.rand(16, generator=g) < 0.5
+    torch.manual_seed(9)
+    words = packed_words(16 * 96, bits)
+    x = classifier._fused_batch_function()(feats, mirrored, index, flips, words, bits,
+                                           classifier._mask_threshold(p, bits), 1.0 / (1.0 - p))
+    stream = np.unpackbits(words.numpy().view(np.uint8), bitorder="little")[: 16 * 96 * bits]
+    fields = (stream.reshape(-1, bits) * (2 ** np.arange(bits))).sum(1).reshape(16, 96)
+    keep = torch.from_numpy(fields >= p * 2**bits)
+    rows = torch.where(flips.unsqueeze(1), mirrored[index], feats[index]).float()
+    assert torch.equal(x, torch.where(keep, rows * (1.0 / (1.0 - p)), torch.zeros(())))  # scale: one rounding
+
+
+@needs_compiler
+def test_the_compiled_probe_draws_one_bit_per_value_at_p_one_half(monkeypatch):
+    from hebblib import classifier
+    from hebblib.classifier import train_linear_probe
+    from hebblib.dropout import FastDropout, packed_words
+
+    drawn = []
+
+    def counted(n, bits, **kwargs):
+        drawn.append((n, bits))
+        return packed_words(n, bits, **kwargs)
+
+    monkeypatch.setattr(classifier, "packed_words", counted)
+    g = torch.Generator().manual_seed(0)
+    train = (torch.randn(70, 96, generator=g).half(), torch.arange(70) % 10)
+    head = torch.nn.Sequential(FastDropout(0.5), torch.nn.Linear(96, 10))
+    history = train_linear_probe(head, train, train[:2], train[:2], epochs=1, batch_size=32, progress=False,
+                                 compile=True, generator=torch.Generator().manual_seed(4))
+    assert drawn == [(32 * 96, 1)] * 2 and len(history) == 1  # two full batches compiled, the last 6 eager

@@ -62,3 +62,50 @@ def test_fast_dropout_is_x_times_the_mask_bit_for_bit(dtype):
     torch.manual_seed(7)
     expected = x * dropout_mask(x.shape, 0.25, dtype=dtype)
     assert y.dtype == dtype and torch.equal(y, expected)
+
+
+@pytest.mark.parametrize("p, bits", [(0.5, 1), (0.25, 2), (0.75, 2), (0.125, 4), (0.5 + 2**-8, 8), (0.2, 16),
+                                     (0.0, 1)])
+def test_field_bits_is_the_fewest_bits_that_decide_p(p, bits):
+    from hebblib.dropout import field_bits
+
+    assert field_bits(p) == bits
+
+
+@pytest.mark.parametrize("bits, p", [(1, 0.5), (2, 0.25), (2, 0.75), (4, 0.3125), (8, 0.5 + 2**-8)])
+def test_packed_mask_reads_the_words_bit_by_bit(bits, p):
+    """An independent reading: the words' bits unpacked by numpy (least significant first, word after word),
+    grouped into fields of ``bits``, each field's value summed from its bits."""
+    import numpy as np
+
+    from hebblib.dropout import packed_keep, packed_words
+
+    n = 1000
+    torch.manual_seed(5)
+    words = packed_words(n, bits)
+    assert words.numel() == -(-n * bits // 64)
+    stream = np.unpackbits(words.numpy().view(np.uint8), bitorder="little")[: n * bits].reshape(n, bits)
+    values = (stream * (2 ** np.arange(bits))).sum(1)
+    expected = torch.from_numpy(values >= p * 2**bits)
+    assert torch.equal(packed_keep(words, n, p, bits), expected)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.75])
+def test_packed_mask_drops_a_fraction_p_without_correlation(p):
+    from hebblib.dropout import field_bits, packed_keep, packed_words
+
+    torch.manual_seed(2)
+    bits = field_bits(p)
+    keep = packed_keep(packed_words(400_000, bits), 400_000, p, bits).float()
+    assert abs((1 - keep.mean().item()) - p) < 0.004
+    for lag in (1, 2, 3, 4, 5, 32, 64):  # neighbours in a word and across words
+        corr = torch.corrcoef(torch.stack([keep[:-lag], keep[lag:]]))[0, 1].item()
+        assert abs(corr) < 0.01, (lag, corr)
+
+
+@pytest.mark.parametrize("p, bits", [(0.2, 1), (0.5, 3)])
+def test_packed_mask_refuses_bits_that_cannot_decide_p(p, bits):
+    from hebblib.dropout import packed_keep
+
+    with pytest.raises(ValueError, match=rf"p={p!r} is not decided by {bits}-bit fields"):
+        packed_keep(torch.zeros(4, dtype=torch.int64), 10, p, bits)
