@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data.device_dataset import epoch_draws
-from .dropout import FastDropout, field_bits, keep_threshold, packed_fields, packed_words
+from .dropout import FastDropout, field_bits, field_threshold, keep_threshold, packed_fields, packed_words
 from .errors import HebbianDivergenceError, check_choice
 from .layers import compute_precision
 from .results import load_checkpoint, save_checkpoint
@@ -210,8 +210,8 @@ def _plain_batch(feats, mirrored, flips, index, device):
 
 def _mask_threshold(p: float, bits: int) -> int:
     """What a ``bits``-bit piece must reach to keep its value: FastDropout's signed threshold for 16 bits
-    (:func:`~hebblib.dropout.keep_threshold`), else ``p · 2**bits`` of the unsigned field."""
-    return keep_threshold(p) if bits == 16 else round(p * 2**bits)
+    (:func:`~hebblib.dropout.keep_threshold`), else the unsigned field's (:func:`~hebblib.dropout.field_threshold`)."""
+    return keep_threshold(p) if bits == 16 else field_threshold(p, bits)
 
 
 @functools.cache

@@ -53,15 +53,21 @@ def packed_words(n: int, bits: int, device=None, generator=None) -> torch.Tensor
     return random_words(-(-n * bits // 16), device, generator)
 
 
+def field_threshold(p: float, bits: int) -> int:
+    """What a ``bits``-bit unsigned field must reach to keep its value: ``p · 2**bits``, with ``p`` rounded to
+    a multiple of 2⁻¹⁶ as :func:`keep_threshold` rounds it; a ``ValueError`` where ``bits`` cannot decide it."""
+    steps = round(p * 2**16)
+    if bits not in (1, 2, 4, 8, 16) or steps % 2 ** (16 - bits):
+        raise ValueError(f"p={p!r} is not decided by {bits!r}-bit fields; valid bits: {field_bits(p)} "
+                         f"(field_bits(p)) or more, of 1, 2, 4, 8, 16")
+    return steps >> (16 - bits)
+
+
 def packed_keep(words: torch.Tensor, n: int, p: float, bits: int) -> torch.Tensor:
     """``True`` (kept) or ``False`` for ``n`` values: value ``j`` reads bits ``j·bits`` to ``j·bits + bits − 1``
     of the words (least significant first, word after word) as an unsigned integer ``u`` and is kept when
-    ``u ≥ round(p · 2**bits)``; ``p`` must be a multiple of ``2**-bits`` (:func:`field_bits`)."""
-    steps = p * 2**bits
-    if bits not in (1, 2, 4, 8, 16) or steps != round(steps):
-        raise ValueError(f"p={p!r} is not decided by {bits!r}-bit fields; valid bits: field_bits(p) = "
-                         f"{field_bits(p)} or more of 1, 2, 4, 8, 16")
-    return packed_fields(words, n, bits) >= round(steps)
+    ``u ≥ p · 2**bits`` (:func:`field_threshold`; ``bits`` at least :func:`field_bits` of ``p``)."""
+    return packed_fields(words, n, bits) >= field_threshold(p, bits)
 
 
 def packed_fields(words: torch.Tensor, n: int, bits: int) -> torch.Tensor:

@@ -103,9 +103,20 @@ def test_packed_mask_drops_a_fraction_p_without_correlation(p):
         assert abs(corr) < 0.01, (lag, corr)
 
 
-@pytest.mark.parametrize("p, bits", [(0.2, 1), (0.5, 3)])
+@pytest.mark.parametrize("p, bits", [(0.2, 1), (0.2, 8), (0.5, 3)])
 def test_packed_mask_refuses_bits_that_cannot_decide_p(p, bits):
-    from hebblib.dropout import packed_keep
+    from hebblib.dropout import field_bits, packed_keep
 
-    with pytest.raises(ValueError, match=rf"p={p!r} is not decided by {bits}-bit fields"):
+    with pytest.raises(ValueError, match=rf"p={p!r} is not decided by {bits}-bit fields; valid bits: "
+                                         rf"{field_bits(p)} \(field_bits\(p\)\) or more"):
         packed_keep(torch.zeros(4, dtype=torch.int64), 10, p, bits)
+
+
+@pytest.mark.parametrize("p", [0.5, 0.25, 0.2, 0.1])
+def test_the_fewest_bits_are_always_accepted_and_sixteen_round_p_as_the_eager_mask(p):
+    """field_bits(p) bits decide p (0.2 needs 16, rounded to a multiple of 2⁻¹⁶ as keep_threshold rounds it):
+    the unsigned 16-bit threshold is the signed one shifted by 2¹⁵."""
+    from hebblib.dropout import field_bits, field_threshold, keep_threshold
+
+    assert field_threshold(p, field_bits(p)) == round(p * 2 ** field_bits(p)) or field_bits(p) == 16
+    assert field_threshold(p, 16) == keep_threshold(p) + 2**15
