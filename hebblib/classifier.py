@@ -247,7 +247,9 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
     fused = (compile and device.type == "cpu" and isinstance(dropout, FastDropout) and dropout.p > 0
              and (mirrored is None or mirrored.dtype == feats.dtype))
     batch = _fused_batch_function() if fused else None
-    bits = field_bits(dropout.p) if fused else 16
+    if fused:  # the mask's reading, fixed for the whole run
+        bits = field_bits(dropout.p)
+        threshold, scale = _mask_threshold(dropout.p, bits), 1.0 / (1.0 - dropout.p)
     optimizer = (torch.optim.Adam(head.parameters(), lr=lr) if optimizer == "adam" else
                  torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9))
     history = []
@@ -264,7 +266,7 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
                 words = packed_words(batch_size * feats.shape[1], bits, device=device)
                 x = batch(feats, mirrored if flips is not None else None, index,
                           flips.index_select(0, index) if flips is not None else None, words, bits,
-                          _mask_threshold(dropout.p, bits), 1.0 / (1.0 - dropout.p))
+                          threshold, scale)
                 logits = head[1:](x)
             else:
                 logits = head(_plain_batch(feats, mirrored, flips, index, device).float())

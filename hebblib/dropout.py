@@ -41,11 +41,14 @@ def keep_threshold(p: float) -> int:
     return -(2**15) + round(p * 2**16)
 
 
+FIELD_BITS = (1, 2, 4, 8, 16)  # field widths that tile a 64-bit word
+
+
 def field_bits(p: float) -> int:
-    """The fewest random bits per mask value, of 1, 2, 4, 8 and 16, that decide it with probability ``p``
+    """The fewest random bits per mask value, of :data:`FIELD_BITS`, that decide it with probability ``p``
     rounded as :func:`keep_threshold` rounds it (a multiple of 2⁻¹⁶): 1 for 0.5, 2 for 0.25, 16 for 0.2."""
     steps = round(p * 2**16)
-    return next(bits for bits in (1, 2, 4, 8, 16) if steps % 2 ** (16 - bits) == 0)
+    return next(bits for bits in FIELD_BITS if steps % 2 ** (16 - bits) == 0)
 
 
 def packed_words(n: int, bits: int, device=None, generator=None) -> torch.Tensor:
@@ -56,11 +59,11 @@ def packed_words(n: int, bits: int, device=None, generator=None) -> torch.Tensor
 def field_threshold(p: float, bits: int) -> int:
     """What a ``bits``-bit unsigned field must reach to keep its value: ``p · 2**bits``, with ``p`` rounded to
     a multiple of 2⁻¹⁶ as :func:`keep_threshold` rounds it; a ``ValueError`` where ``bits`` cannot decide it."""
-    steps = round(p * 2**16)
-    if bits not in (1, 2, 4, 8, 16) or steps % 2 ** (16 - bits):
-        raise ValueError(f"p={p!r} is not decided by {bits!r}-bit fields; valid bits: {field_bits(p)} "
-                         f"(field_bits(p)) or more, of 1, 2, 4, 8, 16")
-    return steps >> (16 - bits)
+    fewest = field_bits(p)
+    if bits not in FIELD_BITS or bits < fewest:
+        raise ValueError(f"p={p!r} is not decided by {bits!r}-bit fields; valid bits: {fewest} "
+                         f"(field_bits(p)) or more, of {', '.join(map(str, FIELD_BITS))}")
+    return round(p * 2**16) >> (16 - bits)
 
 
 def packed_keep(words: torch.Tensor, n: int, p: float, bits: int) -> torch.Tensor:
