@@ -44,8 +44,9 @@ def test_chapter13_prints_the_true_and_the_per_tap_cosine_runs(tmp_path, monkeyp
     summary = {"preset": "dale_thesis", "seeds": [0], "final_test_acc": {"mean": 65.0},
                "max_test_acc": {"mean": 65.5}, "test_acc_at_best_val": {"mean": 64.9}}
     (tmp_path / "dale_thesis.json").write_text(json.dumps(summary))
-    print_cosine_full_figures()
+    assert print_cosine_full_figures() is None  # no gain line while the per-tap run is missing
     lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
     assert lines[0].startswith("dale_thesis on all of CIFAR-10, committed full-data run")
     assert "measured 65.0%" in lines[0] and "published 62.0%" in lines[0] and "difference +3.0 points" in lines[0]
     assert lines[1] == ("dale_thesis --original on all of CIFAR-10 (committed in docs/results): "
@@ -56,3 +57,6 @@ def test_chapter13_prints_the_true_and_the_per_tap_cosine_runs(tmp_path, monkeyp
     assert lines[1].startswith("dale_thesis --original on all of CIFAR-10, committed full-data run")
     assert "measured 61.5%" in lines[1] and "difference -0.5 points" in lines[1]
     assert "docs/results/dale_thesis-original.json" in lines[1]
+    assert lines[2] == ("· the true cosine's gain on all of CIFAR-10: 65.00 − 61.50 = +3.5 points (final epoch, "
+                        "means of 1 and 1 seed)")
+    assert print_cosine_full_figures() == 3.5  # true minus per-tap, not the other way round
