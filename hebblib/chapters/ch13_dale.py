@@ -234,7 +234,7 @@ def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: 
     return fig
 
 
-def print_cosine_full_figures(preset: str = "dale_thesis", directory=None) -> float | None:
+def print_cosine_full_figures(preset: str = "dale_thesis") -> float | None:
     """The committed full-data runs of ``preset`` with the true cosine (the default) and with the original
     per-tap cosine (``--original``), each beside the published figure, or a line saying one is missing; when
     both are measured, a third line with the true cosine's gain (difference of the final accuracies' means,
@@ -245,7 +245,7 @@ def print_cosine_full_figures(preset: str = "dale_thesis", directory=None) -> fl
     entry = get_preset(preset)
     for original in (False, True):
         report_committed_preset(preset, entry["published"], entry["source"], original=original)
-    true, per_tap = (full_data_accuracy(preset, original, directory) for original in (False, True))
+    true, per_tap = (full_data_accuracy(preset, original) for original in (False, True))
     if true is None or per_tap is None:
         return None
     gain = true["final"] - per_tap["final"]
