@@ -187,20 +187,35 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
 
 
 def report_committed_preset(preset_name: str, published: float | None = None, source: str = "",
-                            original: bool = False, change: dict | None = None) -> str | None:
-    """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/; with
-    ``original``, its run with the original code's behaviour; with ``change``, the run of
-    ``reproduce --change``), or a line saying it is not measured yet. Chapters 7–13 print it beside
+                            original: bool = False, change: dict | None = None, directory=None) -> dict | None:
+    """:func:`report_full_data` for ``preset_name``'s committed full-data run (docs/results/, or
+    ``directory``; with ``original``, its run with the original code's behaviour; with ``change``, the run of
+    ``reproduce --change``), or a line saying it is not measured yet. Returns the record it printed
+    (:func:`hebblib.results.full_data_accuracy`), None when there is none. Chapters 7–17 print it beside
     their own reduced or quick run."""
     from .results import full_data_accuracy
 
     label = preset_name + (" --original" if original else "") + (
         f" --change '{json.dumps(change)}'" if change else "")
-    full = full_data_accuracy(preset_name, original, change=change)
+    full = full_data_accuracy(preset_name, original, directory=directory, change=change)
     if full is None:
         print(f"{label} on all of CIFAR-10 (committed in docs/results): full-data figure not measured yet")
         return None
-    return report_full_data(label, full, published, source)
+    report_full_data(label, full, published, source)
+    return full
+
+
+def committed_difference(first: dict, second: dict) -> tuple[float, str]:
+    """``first`` minus ``second``, two committed full-data records (:func:`hebblib.results.full_data_accuracy`):
+    the difference of their final-epoch means (points) and what backs it, e.g. ``3 seeds each, spreads ± 0.18
+    and ± 0.60`` or ``means of 3 and 1 seed: a rough comparison`` when the seed counts differ."""
+    counts = first["seeds"], second["seeds"]
+    plural = "s" if counts[1] > 1 else ""
+    seeds = (f"{counts[0]} seed{plural} each" if counts[0] == counts[1] else
+             f"means of {counts[0]} and {counts[1]} seed{plural}: a rough comparison")
+    if first.get("final_std") is not None and second.get("final_std") is not None:
+        seeds += f", spreads ± {first['final_std']:.2f} and ± {second['final_std']:.2f}"
+    return first["final"] - second["final"], seeds
 
 
 # ----- interactive demos ------------------------------------------------------------------------------

@@ -58,5 +58,17 @@ def test_chapter13_prints_the_true_and_the_per_tap_cosine_runs(tmp_path, monkeyp
     assert "measured 61.5%" in lines[1] and "difference -0.5 points" in lines[1]
     assert "docs/results/dale_thesis-original.json" in lines[1]
     assert lines[2] == ("· the true cosine's gain on all of CIFAR-10: 65.00 − 61.50 = +3.5 points (final epoch, "
-                        "means of 1 and 1 seed)")
+                        "1 seed each)")
     assert print_cosine_full_figures() == 3.5  # true minus per-tap, not the other way round
+
+
+def test_committed_difference_is_first_minus_second_with_what_backs_it():
+    from hebblib.notebook import committed_difference
+
+    three = {"seeds": 3, "final": 75.0, "final_std": 0.25}
+    other = {"seeds": 3, "final": 72.5, "final_std": 0.5}
+    assert committed_difference(three, other) == (2.5, "3 seeds each, spreads ± 0.25 and ± 0.50")
+    assert committed_difference(other, three)[0] == -2.5
+    one = {"seeds": 1, "final": 74.0, "final_std": None}
+    assert committed_difference(three, one) == (1.0, "means of 3 and 1 seed: a rough comparison")
+    assert committed_difference(one, one) == (0.0, "1 seed each")

@@ -182,6 +182,7 @@ def report_full_surround_pair(directory=None) -> float | None:
     probe; only ``optimal``'s per-layer surround differs): their final test accuracies (means over each
     one's seeds; the line says when the counts differ) and the difference beside the README's; None (and a
     line saying so) while either is not measured."""
+    from ..notebook import committed_difference
     from ..results import full_data_accuracy
 
     without_name, with_name = SURROUND_PAIR
@@ -190,10 +191,7 @@ def report_full_surround_pair(directory=None) -> float | None:
         print(f"surround on all of CIFAR-10 ({with_name} minus {without_name}): not measured yet")
         return None
     published = {name: get_preset(name)["published"] for name in SURROUND_PAIR}
-    effect = full[with_name]["final"] - full[without_name]["final"]
-    counts = [full[name]["seeds"] for name in (with_name, without_name)]
-    seeds = (f"{counts[0]} seed{'s' if counts[0] > 1 else ''} each" if counts[0] == counts[1] else
-             f"means of {counts[0]} and {counts[1]} seed{'s' if counts[1] > 1 else ''}: a rough comparison")
+    effect, seeds = committed_difference(full[with_name], full[without_name])
     print(f"· surround on all of CIFAR-10, committed runs ({with_name} = {without_name} + per-layer surround, "
           f"same probe, {seeds}): {full[with_name]['final']:.2f} vs {full[without_name]['final']:.2f}, "
           f"measured {effect:+.1f} points | README {published[with_name]:.1f} vs {published[without_name]:.1f}, "

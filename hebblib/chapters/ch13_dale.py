@@ -234,26 +234,21 @@ def depthwise_dale_demo(centre: float = 3.0, surround: float = 0.1, activation: 
     return fig
 
 
-def print_cosine_full_figures(preset: str = "dale_thesis") -> float | None:
-    """The committed full-data runs of ``preset`` with the true cosine (the default) and with the original
-    per-tap cosine (``--original``), each beside the published figure, or a line saying one is missing; when
-    both are measured, a third line with the true cosine's gain (difference of the final accuracies' means,
-    with each one's seed count and spread), which it returns."""
-    from ..notebook import report_committed_preset
-    from ..results import full_data_accuracy
+def print_cosine_full_figures(preset: str = "dale_thesis", directory=None) -> float | None:
+    """The committed full-data runs of ``preset`` (docs/results/, or ``directory``) with the true cosine (the
+    default) and with the original per-tap cosine (``--original``), each beside the published figure, or a
+    line saying one is missing; when both are measured, a third line with the true cosine's gain (difference
+    of the final accuracies' means, with each one's seed count and spread), which it returns."""
+    from ..notebook import committed_difference, report_committed_preset
 
     entry = get_preset(preset)
-    for original in (False, True):
-        report_committed_preset(preset, entry["published"], entry["source"], original=original)
-    true, per_tap = (full_data_accuracy(preset, original) for original in (False, True))
+    true, per_tap = (report_committed_preset(preset, entry["published"], entry["source"], original=original,
+                                             directory=directory) for original in (False, True))
     if true is None or per_tap is None:
         return None
-    gain = true["final"] - per_tap["final"]
-    spreads = "" if None in (true["final_std"], per_tap["final_std"]) else (
-        f", spreads ± {true['final_std']:.2f} and ± {per_tap['final_std']:.2f}")
+    gain, seeds = committed_difference(true, per_tap)
     print(f"· the true cosine's gain on all of CIFAR-10: {true['final']:.2f} − {per_tap['final']:.2f} = "
-          f"{gain:+.1f} points (final epoch, means of {true['seeds']} and {per_tap['seeds']} seed"
-          f"{'s' if per_tap['seeds'] > 1 else ''}{spreads})")
+          f"{gain:+.1f} points (final epoch, {seeds})")
     return gain
 
 
