@@ -133,8 +133,8 @@ ex.filters_side_by_side(runs)
 #
 # ### A pitfall found on the full data: θ's starting value and the corrected cosine
 #
-# On all of CIFAR-10 the corrected `optimal` preset measured 72.7 % against the README's 76 %, below
-# `hard_basic`'s 74.6 % (`docs/results.md`). Reduced 3-block runs at half width on the 2,000 subset
+# On all of CIFAR-10 the corrected `optimal` preset ends about four points below the README's 76 %, and
+# below `hard_basic` (three seeds each; the committed lines under the summary, and `docs/results.md`). Reduced 3-block runs at half width on the 2,000 subset
 # images, two seeds each (`python scripts/reduced_compare.py hard_basic bcm optimal --original bcm
 # optimal --seeds 2`), point at one cause: max probe accuracy `hard_basic` 46.2 %, `bcm` 33.5 %,
 # `optimal` 39.0 %, but `bcm --original` 45.9 % and `optimal --original` 46.3 %. The original code's
@@ -171,10 +171,11 @@ ex.report_preset("bcm", runs["hard WTA + BCM"])
 ex.report_preset("optimal", runs["optimal (BCM + surround)"])
 
 # %% [markdown]
-# **Two variants of `optimal` on all of CIFAR-10** (same seed, split and probe as the committed
-# `optimal` row above), to see what explains its gap to the README: θ starting at 0
+# **Two variants of `optimal` on all of CIFAR-10** (the same three seeds, split and probe as the committed
+# `optimal` line above), to see what explains its gap to the README: θ starting at 0
 # (`--change '{"hebbian": {"rule": {"theta_init": 0.0}}}'`), and the original code's per-tap cosine
-# (`--original`):
+# (`--original`). *Question:* which of the two closes more of the gap, is either difference larger than
+# the spreads, and what is left of the gap with the original behaviour?
 
 # %%
 ch8.report_full_variants()
