@@ -145,10 +145,9 @@ ex.report_runs(ch7.summary_rows(runs), runs, ch7.THESIS, ch7.THESIS_SOURCE, "har
 # **On all of CIFAR-10.** The committed full-data runs hold one pair that differs only in the surround:
 # `optimal` is `bcm` (hard WTA + BCM + cosine) with a surround kernel on every layer (the per-layer
 # settings of the table above); same seed, same data split, same linear probe. The README puts the
-# surround 0.7 points ahead; the line below is what our runs measured (three seeds each, whose final
-# accuracies spread by 0.6–0.8 points, so a difference under a point is not told apart from zero). A
-# full-data run of `hard_basic` with the
-# thesis kernel is `python -m hebblib reproduce --preset hard_basic --change '{"hebbian": {"surround":
+# surround 0.7 points ahead; the line below is what our runs measured, with each one's seeds and spread:
+# a difference smaller than the spreads is not told apart from zero. A full-data run of `hard_basic` with
+# the thesis kernel is `python -m hebblib reproduce --preset hard_basic --change '{"hebbian": {"surround":
 # {"size": 5, "sigma_e": 1.2, "sigma_i": 1.4}}}'`.
 
 # %%

@@ -134,8 +134,8 @@ ex.filters_side_by_side(runs)
 # ### A pitfall found on the full data: θ's starting value and the corrected cosine
 #
 # On all of CIFAR-10 the corrected `optimal` preset ends about four points below the README's 76 %, and
-# below `hard_basic` (three seeds each; the committed lines under the summary, and `docs/results.md`). Reduced 3-block runs at half width on the 2,000 subset
-# images, two seeds each (`python scripts/reduced_compare.py hard_basic bcm optimal --original bcm
+# below `hard_basic` (three seeds each; the committed lines under the summary, and `docs/results.md`).
+# Reduced 3-block runs at half width on the 2,000 subset images, two seeds each (`python scripts/reduced_compare.py hard_basic bcm optimal --original bcm
 # optimal --seeds 2`), point at one cause: max probe accuracy `hard_basic` 46.2 %, `bcm` 33.5 %,
 # `optimal` 39.0 %, but `bcm --original` 45.9 % and `optimal --original` 46.3 %. The original code's
 # per-tap "cosine" lets $y$ reach $k$ (5 or 3), the true cosine keeps $y \le 1$, and θ starts at 1:
