@@ -150,9 +150,9 @@ ch9.winner_table(winners)
 #   unusually good, over time or against the other units.
 # * The original statistical mode padded twice; its Hebbian term was one tap broadcast over the kernel,
 #   hence colour-only filters. The corrected layer learns spatial filters.
-# * On all of CIFAR-10 (the committed runs below, one seed each) the as-coded `adaptive` lands on the
-#   README's figure, and the corrected one several points above it: the bug, not the mechanism, set the
-#   README's number.
+# * On all of CIFAR-10 (the committed runs below; each line says how many seeds back it) the as-coded
+#   `adaptive` lands within a point of the README's figure, and the corrected one several points above
+#   it: the bug, not the mechanism, set the README's number.
 #
 # Measured beside published (the quick-mode figures come from the reduced runs):
 
