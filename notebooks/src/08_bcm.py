@@ -133,14 +133,14 @@ ex.filters_side_by_side(runs)
 #
 # ### A pitfall found on the full data: θ's starting value and the corrected cosine
 #
-# On all of CIFAR-10 the corrected `optimal` preset ends about four points below the README's 76 %, and
-# below `hard_basic` (three seeds each; the committed lines under the summary, and `docs/results.md`).
-# Reduced 3-block runs at half width on the 2,000 subset images, two seeds each (`python scripts/reduced_compare.py hard_basic bcm optimal --original bcm
-# optimal --seeds 2`), point at one cause: max probe accuracy `hard_basic` 46.2 %, `bcm` 33.5 %,
-# `optimal` 39.0 %, but `bcm --original` 45.9 % and `optimal --original` 46.3 %. The original code's
-# per-tap "cosine" lets $y$ reach $k$ (5 or 3), the true cosine keeps $y \le 1$, and θ starts at 1:
-# with the true cosine every winner begins below θ, so the first updates are all LTD and push the
-# filters *away* from the data, with no decay term to undo it.
+# On all of CIFAR-10 the corrected `optimal` preset ends about four points below the README's 76 %, and below
+# `hard_basic` (three seeds each; the committed lines under the summary, and `docs/results.md`). Reduced
+# 3-block runs at half width on the 2,000 subset images, two seeds each (`python scripts/reduced_compare.py
+# hard_basic bcm optimal --original bcm optimal --seeds 2`), point at one cause: max probe accuracy
+# `hard_basic` 46.2 %, `bcm` 33.5 %, `optimal` 39.0 %, but `bcm --original` 45.9 % and `optimal --original`
+# 46.3 %. The original code's per-tap "cosine" lets $y$ reach $k$ (5 or 3), the true cosine keeps $y \le 1$,
+# and θ starts at 1: with the true cosine every winner begins below θ, so the first updates are all LTD and
+# push the filters *away* from the data, with no decay term to undo it.
 #
 # Does it last? Over 20,000 images of the full CIFAR-10 (625 updates; 2 blocks at half width, two
 # seeds, `... bcm optimal --blocks 2 --train 20000 --test 2000 --source full --seeds 2`) the corrected
