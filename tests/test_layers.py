@@ -412,6 +412,25 @@ def test_wide_layer_forward_takes_the_channels_last_path_and_agrees(monkeypatch)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_lower_median_is_torch_median_with_ties_and_nan(dtype):
+    """The CPU selection behind the temporal threshold gives torch.median's values: the lower of the two
+    middle values for an even count, ties, NaN in a column, one sample, float64 kept in float64."""
+    from hebblib.competitions import lower_median
+    g = torch.Generator().manual_seed(0)
+    for shape in [(500, 6, 4, 4), (64, 3, 5), (1, 7), (2, 9), (7, 2, 3)]:
+        for x in (torch.randn(shape, generator=g, dtype=torch.float64).to(dtype),
+                  torch.randint(0, 4, shape, generator=g).to(dtype)):  # many exact ties
+            assert torch.equal(lower_median(x), x.median(dim=0).values)
+            assert lower_median(x).dtype == dtype
+        x = torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+        x.view(shape[0], -1)[-1, 0] = float("nan")
+        got, want = lower_median(x).reshape(-1), x.median(dim=0).values.reshape(-1)
+        assert torch.isnan(got[0]) and torch.isnan(want[0]) and torch.equal(got[1:], want[1:])
+    x = torch.tensor([[1.0, 5.0], [4.0, 2.0], [3.0, 3.0], [2.0, 4.0]], dtype=dtype)
+    assert lower_median(x).tolist() == [2.0, 3.0]  # sorted columns 1 2 3 4 and 2 3 4 5: element 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
 def test_channel_argmax_is_argmax_with_ties_and_nan(dtype):
     from hebblib.competitions import channel_argmax
     g = torch.Generator().manual_seed(0)

@@ -114,6 +114,12 @@ def test_stateful_competition_modules_match_reference_over_steps():
         y_ref, threshold = ref.adaptive_threshold(u, threshold, k=1, rate=0.7)
         assert_close(adaptive(u), y_ref)
         assert_close(adaptive.threshold, threshold)
+    temporal, history = comp.TemporalCompetition(window=4, k=1), None
+    for step, n in enumerate([3, 6, 1, 4, 2]):  # batches larger and smaller than the window, uneven
+        u = inputs((n, 5, 2, 2), 20 + step)
+        y_ref, history = ref.temporal(u, history, window=4)
+        assert_close(temporal(u), y_ref)
+        assert_close(temporal.history, history)
 
 
 @pytest.mark.parametrize("rule", ["hebb", "anti_hebb", "instar", "oja", "softhebb", "sanger"])
