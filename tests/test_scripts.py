@@ -513,3 +513,14 @@ def test_seed_runs_passes_compile_to_each_run_and_finds_its_own_folder():
     assert script.run_options(args, 1)["compile"] is True
     plain = script.build_parser().parse_args(["soft", "--source", "full"])
     assert "--compile" not in script.command("soft", False, plain, 1) and "compile" not in script.run_options(plain, 1)
+
+
+def test_temporal_median_benchmark_reports_equal_values(capsys):
+    spec = importlib.util.spec_from_file_location(
+        "bench_temporal_median", SCRIPTS.parent / "benchmarks" / "bench_temporal_median.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main(["--window", "5", "--batch", "2", "--rounds", "1", "--dtype", "fp32"]) == 0
+    rows = capsys.readouterr().out.splitlines()[2:]
+    assert [row.split()[0] for row in rows] == ["conv1", "conv2", "conv3"]
+    assert all(row.split()[4] == "True" for row in rows)  # the column that compares the two medians
