@@ -520,7 +520,9 @@ def test_temporal_median_benchmark_reports_equal_values(capsys):
         "bench_temporal_median", SCRIPTS.parent / "benchmarks" / "bench_temporal_median.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    assert bench.main(["--window", "5", "--batch", "2", "--rounds", "1", "--dtype", "fp32"]) == 0
-    rows = capsys.readouterr().out.splitlines()[2:]
+    assert bench.main(["--window", "5", "--batch", "2", "--rounds", "1", "--dtype", "fp32", "--steps", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[2:5]
     assert [row.split()[0] for row in rows] == ["conv1", "conv2", "conv3"]
     assert all(row.split()[4] == "True" for row in rows)  # the column that compares the two medians
+    assert len(lines) == 6 and lines[5].startswith("whole Hebbian step of temporal, batch 2")
