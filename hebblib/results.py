@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import os
+import statistics
 import uuid
 import warnings
 from pathlib import Path
@@ -201,6 +202,29 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
         out[f"{key}_std"] = float(group[metric]["std"]) if group["n"] > 1 else None
     return out
 
+
+
+def accuracy_at_epoch(preset_name: str, epoch: int, original: bool = False, directory=None,
+                      change: dict | None = None) -> dict | None:
+    """Test accuracy after classifier epoch ``epoch`` (1-based) of the committed runs :func:`full_data_accuracy`
+    reports (its headline group): ``mean``, ``std`` (sample; None for one seed), ``values`` and ``seeds``. For
+    a published figure read out earlier than the preset's last epoch (the thesis's 5-epoch classifiers). None
+    when the variant is not measured, or a run of the group stopped before ``epoch`` or kept no per-epoch
+    record."""
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        raise ValueError(f"epoch must be an int >= 1, got {epoch!r}")
+    stored = measured_result(preset_name, original, directory, change)
+    group = headline_group(stored_groups(stored)) if stored is not None else None
+    if group is None or not group["records"]:
+        return None
+    values = []
+    for record in group["records"]:
+        at = [e["test_acc"] for e in record.get("epochs") or [] if e.get("epoch") == epoch]
+        if not at:
+            return None
+        values.append(float(at[0]))
+    std = statistics.stdev(values) if len(values) > 1 else None
+    return {"mean": statistics.fmean(values), "std": std, "values": values, "seeds": len(values)}
 
 # ----- seeds grouped by protocol, for the results table and the chapters -------------------------------
 # Version 1: the runs before 2026-12 (every one-seed row committed until then): the ZCA of the presets that

@@ -157,3 +157,30 @@ def test_skip_mix_demo_extremes(scale, block):
 @pytest.mark.parametrize("activation", ["cosine_per_tap", "cosine"])
 def test_dale_depthwise_demo_extremes(centre, surround, activation):
     assert_finite_figure(ch13.depthwise_dale_demo(centre=centre, surround=surround, activation=activation))
+
+
+def test_accuracy_at_epoch_and_the_thesis_readout_line(tmp_path):
+    """The 5-epoch figure chapter 12 prints beside the thesis's 71 % comes from each seed's epoch 5 (not the
+    last epoch, not the max), over the headline group's seeds only (a v1 run is left out)."""
+    import json
+
+    from hebblib.results import accuracy_at_epoch
+
+    def run(seed, accs, protocol=2):
+        epochs = [{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accs)]
+        return {"seed": seed, "data": {"protocol": protocol}, "precision": {"name": "bf16"}, "epochs": epochs,
+                "final_test_acc": accs[-1], "test_acc_at_best_val": accs[-1], "max_test_acc": max(accs)}
+
+    assert accuracy_at_epoch("residual", 5, directory=tmp_path) is None
+    assert ch12.thesis_readout_line(tmp_path).endswith(": not measured yet")
+    accs = [[60, 65, 68, 69, 70.0, 72, 75], [61, 66, 67, 70, 71.0, 73, 74], [59, 64, 69, 69, 72.0, 71, 73]]
+    runs = [run(s, a) for s, a in enumerate(accs)] + [run(0, [50, 50, 50, 50, 99.0, 50, 50], protocol=1)]
+    (tmp_path / "residual.json").write_text(json.dumps({"preset": "residual", "published": 71.0, "runs": runs}))
+    at = accuracy_at_epoch("residual", 5, directory=tmp_path)
+    assert at["values"] == [70.0, 71.0, 72.0] and at["mean"] == 71.0 and at["std"] == 1.0 and at["seeds"] == 3
+    line = ch12.thesis_readout_line(tmp_path)
+    assert "measured 71.0 ± 1.0% (mean ± sample std of 3 seeds) | published 71.0%" in line
+    assert line.endswith("difference of the mean +0.0 points")
+    assert accuracy_at_epoch("residual", 8, directory=tmp_path) is None  # the runs stopped at epoch 7
+    with pytest.raises(ValueError, match="epoch must be an int >= 1, got 0"):
+        accuracy_at_epoch("residual", 0, directory=tmp_path)
