@@ -226,6 +226,36 @@ def accuracy_at_epoch(preset_name: str, epoch: int, original: bool = False, dire
     std = statistics.stdev(values) if len(values) > 1 else None
     return {"mean": statistics.fmean(values), "std": std, "values": values, "seeds": len(values)}
 
+
+def same_epochs(first: str, second: str, directory=None) -> dict | None:
+    """Whether two presets' committed full-data runs are the same run: for each seed of ``first``'s headline
+    group (:func:`headline_group`) that ``second`` also has in the group of the same protocol and precision,
+    whether the test accuracies of every classifier epoch are equal. Returns ``seeds`` (the common seeds),
+    ``identical`` (those equal at every epoch), ``epochs`` (how many each compared), ``protocol`` and
+    ``precision``; None when either has no such runs. Equal curves to the last digit mean the two trainings
+    made the same network (``temporal``'s gate, for instance, changing no update of ``hard_basic``'s)."""
+    stored = [measured_result(name, directory=directory) for name in (first, second)]
+    if None in stored:
+        return None
+    group = headline_group(stored_groups(stored[0]))
+    if group is None or not group["records"]:
+        return None
+    others = [g for g in stored_groups(stored[1])
+              if (g["protocol"], g["precision"]) == (group["protocol"], group["precision"]) and g["records"]]
+    if not others:
+        return None
+    theirs = {r["seed"]: r for g in others for r in g["records"]}
+
+    def curve(record):
+        return [e["test_acc"] for e in record.get("epochs") or []]
+
+    common = [r for r in group["records"] if r["seed"] in theirs and curve(r)]
+    if not common:
+        return None
+    return {"seeds": [r["seed"] for r in common],
+            "identical": [r["seed"] for r in common if curve(r) == curve(theirs[r["seed"]])],
+            "epochs": len(curve(common[0])), "protocol": group["protocol"], "precision": group["precision"]}
+
 # ----- seeds grouped by protocol, for the results table and the chapters -------------------------------
 # Version 1: the runs before 2026-12 (every one-seed row committed until then): the ZCA of the presets that
 # whiten was fitted on all 50,000 training images, the 5,000 that become the validation split included, and

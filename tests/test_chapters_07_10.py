@@ -236,3 +236,28 @@ def test_train_hebbian_callback_and_upto_equal_the_loop_written_out():
     assert counter.started == 1 and counter.calls == -(-len(train) // 32)
     torch.testing.assert_close(net.hebbian_layers()["conv1"].weight, by_hand.hebbian_layers()["conv1"].weight)
     assert not torch.equal(net.hebbian_layers()["conv1"].weight, build_model(preset).hebbian_layers()["conv1"].weight)
+
+
+def test_temporal_against_baseline_compares_every_epoch_of_matching_groups(tmp_path):
+    """Equal at every epoch on every common seed -> the same runs; one epoch off on one seed -> not; a group of
+    another precision is never compared (hard_basic's fp32 seed 0 differs, its bf16 seed 0 does not)."""
+    import json
+
+    def run(seed, accs, precision="bf16"):
+        return {"seed": seed, "data": {"protocol": 2}, "precision": {"name": precision, "fp32_below_fan_in": 64},
+                "epochs": [{"epoch": i + 1, "test_acc": a} for i, a in enumerate(accs)],
+                "final_test_acc": accs[-1], "test_acc_at_best_val": accs[-1], "max_test_acc": max(accs)}
+
+    def write(name, runs):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"preset": name, "published": 74.0, "runs": runs}))
+
+    assert ch9.temporal_against_baseline(tmp_path).endswith("not measured yet")
+    curves = {0: [60.0, 70.0, 74.39], 1: [61.0, 71.0, 74.94]}
+    write("temporal", [run(s, c) for s, c in curves.items()])
+    write("hard_basic", [run(s, c) for s, c in curves.items()] + [run(0, [1.0, 2.0, 3.0], "fp32")])
+    line = ch9.temporal_against_baseline(tmp_path)
+    assert "(seeds 0, 1; protocol v2, bf16)" in line and "all 3 classifier epochs on 2 of 2 seeds" in line
+    assert line.endswith("the same runs: the gate changed nothing the classifier sees")
+    write("hard_basic", [run(0, curves[0]), run(1, [61.0, 71.01, 74.94])])  # one epoch differs on seed 1
+    line = ch9.temporal_against_baseline(tmp_path)
+    assert "on 1 of 2 seeds" in line and line.endswith("not the same runs")

@@ -221,8 +221,25 @@ def winner_table(recorders: dict) -> None:
         print(f"{label:26s} {per_position:22.2f} {never:>15d} of {counts.shape[1]:<3d} {first:25.1f} {last:7.1f}")
 
 
+def temporal_against_baseline(directory=None) -> str:
+    """One line: on how many of the committed full-data seeds ``temporal`` and ``hard_basic`` gave the same
+    test accuracy at every classifier epoch (:func:`hebblib.results.same_epochs`), or that it is not measured."""
+    from ..results import same_epochs
+
+    same = same_epochs("temporal", "hard_basic", directory=directory)
+    if same is None:
+        return "temporal against hard_basic on all of CIFAR-10, same seeds: not measured yet"
+    seeds = ", ".join(str(s) for s in same["seeds"])
+    verdict = ("the same runs: the gate changed nothing the classifier sees" if same["identical"] == same["seeds"]
+               else "not the same runs")
+    return (f"temporal against hard_basic on all of CIFAR-10 (seeds {seeds}; protocol v{same['protocol']}, "
+            f"{same['precision']}): test accuracy equal at all {same['epochs']} classifier epochs on "
+            f"{len(same['identical'])} of {len(same['seeds'])} seeds — {verdict}")
+
+
 __all__ = [
     "WinnerRecorder", "effective_units", "filter_variation", "gate_exercise_cases", "hebbian_term", "print_checks",
     "print_filter_table", "spatial_variation", "statistical_gate_solution", "statistical_layer", "summary_rows",
-    "term_figure", "threshold_presets", "train_with_winners", "winner_table", "winners_figure",
+    "temporal_against_baseline", "term_figure", "threshold_presets", "train_with_winners", "winner_table",
+    "winners_figure",
 ]
