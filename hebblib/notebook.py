@@ -9,6 +9,7 @@ from typing import Callable
 
 import torch
 
+from .results import signed
 from .runtime import describe_device, get_device, is_quick, seed_everything
 
 
@@ -132,7 +133,7 @@ def report(label: str, measured: float, published: float | None = None, source: 
     line = f"{label}: measured {measured:.1f}%"
     if published is not None and not math.isnan(published):
         line += f" | published {published:.1f}%" + (f" ({source})" if source else "")
-        line += f" | difference {measured - published:+.1f} points"
+        line += f" | difference {signed(measured - published)} points"
     if note:
         line += f" — {note}"
     print(line)
@@ -179,7 +180,7 @@ def report_full_data(preset_name: str, full: dict, published: float | None = Non
             f"{full['final']:.1f} ± {full['final_std']:.1f}% (mean ± sample std of {n} seeds)")
     if published is not None and not math.isnan(published):
         line += f" | published {published:.1f}%" + (f" ({source})" if source else "")
-        line += f" | difference of the mean {full['final'] - published:+.1f} points"
+        line += f" | difference of the mean {signed(full['final'] - published)} points"
     line += (f" — max over epochs {full['max']:.1f} ± {full['max_std']:.1f}, at the best validation epoch "
              f"{full['at_best_val']:.1f} ± {full['at_best_val_std']:.1f}; {protocol}{full['file']}")
     print(line)

@@ -47,6 +47,13 @@ def summarize_history(history: list[dict]) -> dict:
     }
 
 
+def signed(value: float, digits: int = 1) -> str:
+    """``value`` with its sign and ``digits`` decimals, a difference as tables and chapters print it; a value
+    that rounds to zero prints ``+0.0``, never ``-0.0``."""
+    text = f"{value:+.{digits}f}"
+    return "+" + text[1:] if float(text) == 0 else text
+
+
 def mean_std(values: list[float]) -> dict:
     """Mean and sample standard deviation (0 for a single value)."""
     n = len(values)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from hebblib.data.datasets import dataset_info  # noqa: E402
 from hebblib.presets import variant_name  # noqa: E402
 from hebblib.results import (PROTOCOL_VERSION, PROTOCOLS, group_key, headline_group, run_protocol,  # noqa: E402
-                             stored_groups, stored_runs)
+                             signed, stored_groups, stored_runs)
 
 DOCS = ROOT / "docs"
 STORE = DOCS / "results"
@@ -159,7 +159,7 @@ def table_row(group: dict) -> str:
     published = f"{group['published']:.1f}" if group.get("published") is not None else "—"
     if group.get("published") is not None and group.get("published_std") is not None:  # the source's mean ± std
         published = f"{group['published']:.2f} ± {group['published_std']:.2f}"
-    gap = "" if group["gap"] is None else f"{group['gap']:+.1f}"
+    gap = "" if group["gap"] is None else signed(group["gap"])
     beyond = {None: "n/a", True: "yes", False: "no"}[group["gap_beyond_2std"]]
     seeds = f"{group['n']} ({', '.join(map(str, group['seeds']))})"
     return (f"| `{group['preset']}`{_variant(group)} | {published} | {_fmt(group, 'final_test_acc')} | "

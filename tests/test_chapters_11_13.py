@@ -184,3 +184,11 @@ def test_accuracy_at_epoch_and_the_thesis_readout_line(tmp_path):
     assert accuracy_at_epoch("residual", 8, directory=tmp_path) is None  # the runs stopped at epoch 7
     with pytest.raises(ValueError, match="epoch must be an int >= 1, got 0"):
         accuracy_at_epoch("residual", 0, directory=tmp_path)
+
+
+def test_signed_difference_never_prints_minus_zero():
+    from hebblib.results import signed
+
+    assert [signed(v) for v in (-0.003, 0.04, -0.0, -0.06, 2.6, -2.64)] == ["+0.0", "+0.0", "+0.0", "-0.1", "+2.6",
+                                                                         "-2.6"]
+    assert signed(-0.004, 2) == "+0.00" and signed(-0.005, 2) == "-0.01"

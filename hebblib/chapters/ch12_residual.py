@@ -212,7 +212,7 @@ THESIS_CLASSIFIER_EPOCHS = 5  # the thesis's Table 3 trains each classifier for 
 def thesis_readout_line(directory=None) -> str:
     """The committed full-data runs after the thesis's 5 classifier epochs, beside its 71 %, or a line saying
     they are not measured (docs/results/residual.json, :func:`hebblib.results.accuracy_at_epoch`)."""
-    from ..results import accuracy_at_epoch
+    from ..results import accuracy_at_epoch, signed
 
     at = accuracy_at_epoch("residual", THESIS_CLASSIFIER_EPOCHS, directory=directory)
     label = f"residual after {THESIS_CLASSIFIER_EPOCHS} classifier epochs (the thesis's read-out), all of CIFAR-10"
@@ -223,7 +223,7 @@ def thesis_readout_line(directory=None) -> str:
     else:
         spread = f" ± {at['std']:.1f}% (mean ± sample std of {at['seeds']} seeds)"
     return (f"{label}: measured {at['mean']:.1f}{spread} | published {PUBLISHED_RESIDUAL}% ({SOURCE_THESIS}) | "
-            f"difference of the mean {at['mean'] - PUBLISHED_RESIDUAL:+.1f} points")
+            f"difference of the mean {signed(at['mean'] - PUBLISHED_RESIDUAL)} points")
 
 
 def summary_checks(total: int, changes: dict):
