@@ -17,19 +17,17 @@ import argparse
 import statistics
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import torch
 
-from contextlib import ExitStack
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hebblib import competitions  # noqa: E402
-from hebblib.bench import subnormals  # noqa: E402
+from hebblib.bench import SPEED_FLAGS, subnormals  # noqa: E402
 from hebblib.competitions import TemporalCompetition, lower_median  # noqa: E402
 from hebblib.layers import compute_precision  # noqa: E402
 from hebblib.presets import build_model, resolve_preset  # noqa: E402
-from hebblib.bench import SPEED_FLAGS  # noqa: E402
 from hebblib.runtime import cpu_flags, cpu_model  # noqa: E402
 
 SHAPES = {"conv1": (96, 32, 32), "conv2": (384, 16, 16), "conv3": (1536, 8, 8)}

@@ -210,7 +210,6 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
     return out
 
 
-
 def accuracy_at_epoch(preset_name: str, epoch: int, original: bool = False, directory=None,
                       change: dict | None = None) -> dict | None:
     """Test accuracy after classifier epoch ``epoch`` (1-based) of the committed runs :func:`full_data_accuracy`
@@ -262,6 +261,7 @@ def same_epochs(first: str, second: str, directory=None) -> dict | None:
     return {"seeds": [r["seed"] for r in common],
             "identical": [r["seed"] for r in common if curve(r) == curve(theirs[r["seed"]])],
             "epochs": len(curve(common[0])), "protocol": group["protocol"], "precision": group["precision"]}
+
 
 # ----- seeds grouped by protocol, for the results table and the chapters -------------------------------
 # Version 1: the runs before 2026-12 (every one-seed row committed until then): the ZCA of the presets that
