@@ -17,7 +17,6 @@ import hashlib
 import json
 import math
 import os
-import statistics
 import uuid
 import warnings
 from pathlib import Path
@@ -187,6 +186,13 @@ def measured_result(preset_name: str, original: bool = False, directory=None,
     return read_json(path) if path.is_file() else None
 
 
+def headline_of(preset_name: str, original: bool = False, directory=None, change: dict | None = None,
+                dataset: str | None = None) -> dict | None:
+    """:func:`headline_group` of a variant's committed file (:func:`measured_result`); None when not measured."""
+    stored = measured_result(preset_name, original, directory, change, dataset)
+    return headline_group(stored_groups(stored)) if stored is not None else None
+
+
 def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
                        change: dict | None = None, dataset: str | None = None) -> dict | None:
     """The committed full-data runs of a preset (or of its variant: ``original``, ``change``) in numbers, from
@@ -195,10 +201,7 @@ def full_data_accuracy(preset_name: str, original: bool = False, directory=None,
     deviations ``final_std``, ``at_best_val_std``, ``max_std`` (None for one seed), ``seeds`` (how many),
     ``protocol`` (its version), ``current`` (whether that is :data:`PROTOCOL_VERSION`), ``precision``,
     ``zca_fit``, ``dataset`` (its :data:`hebblib.data.datasets.DATASETS` name) and ``file``; None when the variant has not been measured yet."""
-    stored = measured_result(preset_name, original, directory, change, dataset)
-    if stored is None:
-        return None
-    group = headline_group(stored_groups(stored))
+    group = headline_of(preset_name, original, directory, change, dataset)
     if group is None:
         return None
     out = {"seeds": group["n"], "protocol": group["protocol"], "current": group["current"],
@@ -219,8 +222,7 @@ def accuracy_at_epoch(preset_name: str, epoch: int, original: bool = False, dire
     record."""
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
         raise ValueError(f"epoch must be an int >= 1, got {epoch!r}")
-    stored = measured_result(preset_name, original, directory, change)
-    group = headline_group(stored_groups(stored)) if stored is not None else None
+    group = headline_of(preset_name, original, directory, change)
     if group is None or not group["records"]:
         return None
     values = []
@@ -229,8 +231,8 @@ def accuracy_at_epoch(preset_name: str, epoch: int, original: bool = False, dire
         if not at:
             return None
         values.append(float(at[0]))
-    std = statistics.stdev(values) if len(values) > 1 else None
-    return {"mean": statistics.fmean(values), "std": std, "values": values, "seeds": len(values)}
+    out = mean_std(values)
+    return {**out, "std": out["std"] if len(values) > 1 else None, "seeds": len(values)}
 
 
 def same_epochs(first: str, second: str, directory=None) -> dict | None:
@@ -240,13 +242,11 @@ def same_epochs(first: str, second: str, directory=None) -> dict | None:
     ``identical`` (those equal at every epoch), ``epochs`` (how many each compared), ``protocol`` and
     ``precision``; None when either has no such runs. Equal curves to the last digit mean the two trainings
     made the same network (``temporal``'s gate, for instance, changing no update of ``hard_basic``'s)."""
-    stored = [measured_result(name, directory=directory) for name in (first, second)]
-    if None in stored:
+    group = headline_of(first, directory=directory)
+    stored = measured_result(second, directory=directory)
+    if group is None or not group["records"] or stored is None:
         return None
-    group = headline_group(stored_groups(stored[0]))
-    if group is None or not group["records"]:
-        return None
-    others = [g for g in stored_groups(stored[1])
+    others = [g for g in stored_groups(stored)
               if (g["protocol"], g["precision"]) == (group["protocol"], group["precision"]) and g["records"]]
     if not others:
         return None
