@@ -15,17 +15,16 @@ from hebblib.chapters import ch02_updates_as_gradients as ch2
 from hebblib.chapters import ch03_competition as ch3
 from hebblib.competitions import HardWTA
 from hebblib.notebook import check_exercise
-from hebblib.runtime import single_thread
 from hebblib.surrogate import surrogate_update
 
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These layers are tiny: one thread avoids the cost of waking others on a busy machine."""
-    with single_thread():
-        yield
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+
+def test_module_runs_on_one_thread():
+    assert torch.get_num_threads() == 1
 
 
 def assert_finite_figure(fig):

@@ -33,12 +33,7 @@ def assert_finite_figure(fig):
     fig.savefig(io.BytesIO(), format="png", dpi=30)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ----- exercises --------------------------------------------------------------------------------------

@@ -42,12 +42,7 @@ def png(fig) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ===== chapter 14 ===========================================================================================

@@ -25,12 +25,7 @@ from hebblib.training import train_hebbian
 matplotlib.use("Agg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def png(fig: Figure) -> bytes:
