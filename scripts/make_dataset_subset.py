@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from hebblib.data.datasets import DATASETS, load_full, subset_file_path  # noqa: E402
-from hebblib.data.subset import SUBSET_PER_CLASS, first_per_class  # noqa: E402
+from hebblib.data.subset import SUBSET_PER_CLASS, first_per_class, write_or_check_subset  # noqa: E402
 
 
 def build(name: str, root=None) -> dict[str, np.ndarray]:
@@ -41,16 +41,7 @@ def main(argv=None) -> int:
     parser.add_argument("--check", action="store_true", help="verify the existing file instead of writing it")
     args = parser.parse_args(argv)
     arrays = build(args.dataset, args.root)
-    path = subset_file_path(args.dataset)
-    if args.check:
-        with np.load(path, allow_pickle=False) as old:
-            same = set(old.files) == set(arrays) and all(np.array_equal(old[k], v) for k, v in arrays.items())
-        print(f"{path.name}: {'matches' if same else 'DIFFERS FROM'} the selection rule")
-        return 0 if same else 1
-    np.savez_compressed(path, **arrays)
-    sizes = ", ".join(f"{s}: {len(arrays[f'{s}_labels'])}" for s in SUBSET_PER_CLASS)
-    print(f"wrote {path.name} ({sizes} images, {path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+    return write_or_check_subset(subset_file_path(args.dataset), arrays, args.check)
 
 
 if __name__ == "__main__":

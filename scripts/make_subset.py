@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from hebblib.data.cifar import CIFAR10_CLASSES, load_cifar10  # noqa: E402
-from hebblib.data.subset import SUBSET_PER_CLASS, first_per_class, subset_path  # noqa: E402
+from hebblib.data.subset import SUBSET_PER_CLASS, first_per_class, subset_path, write_or_check_subset  # noqa: E402
 
 
 def build(root=None) -> dict[str, np.ndarray]:
@@ -40,17 +40,7 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="verify the existing file instead of writing it")
     args = parser.parse_args()
     arrays = build(args.root)
-    path = subset_path()
-    if args.check:
-        with np.load(path, allow_pickle=False) as old:
-            same = set(old.files) == set(arrays) and all(np.array_equal(old[k], v) for k, v in arrays.items())
-        print(f"{path.name}: {'matches' if same else 'DIFFERS FROM'} the selection rule")
-        return 0 if same else 1
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **arrays)
-    sizes = ", ".join(f"{s}: {len(arrays[f'{s}_labels'])}" for s in SUBSET_PER_CLASS)
-    print(f"wrote {path.name} ({sizes} images, {path.stat().st_size / 1e6:.2f} MB)")
-    return 0
+    return write_or_check_subset(subset_path(), arrays, args.check)
 
 
 if __name__ == "__main__":

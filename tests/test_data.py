@@ -493,3 +493,25 @@ def test_splits_without_zca_are_unchanged_by_the_zca_fix(tmp_path):
     ref_train, ref_val = reference.split(50 / len(reference), seed=0)
     assert torch.equal(train.images, ref_train.images) and torch.equal(val.labels, ref_val.labels)
     assert train.augment and not val.augment
+
+
+def test_subset_file_written_then_checked_against_the_rule(tmp_path, capsys):
+    """The subset scripts' write and ``--check`` (``write_or_check_subset``): a written file matches its
+    arrays; one changed label, or an array more, is reported as a difference (exit status 1)."""
+    from hebblib.data.subset import write_or_check_subset
+
+    rng = np.random.default_rng(0)
+    arrays = {"classes": np.array(["a", "b"])}
+    for split, n in (("train", 4), ("test", 2)):
+        arrays[f"{split}_images"] = rng.integers(0, 256, (n, 3, 4, 4), dtype=np.uint8)
+        arrays[f"{split}_labels"] = np.arange(n, dtype=np.int64) % 2
+        arrays[f"{split}_indices"] = np.arange(n, dtype=np.int64)
+    path = tmp_path / "sub" / "x_subset.npz"
+    assert write_or_check_subset(path, arrays) == 0
+    assert "wrote x_subset.npz (train: 4, test: 2 images" in capsys.readouterr().out
+    assert write_or_check_subset(path, arrays, check=True) == 0
+    assert "matches" in capsys.readouterr().out
+    changed = dict(arrays, test_labels=np.array([1, 1], dtype=np.int64))
+    assert write_or_check_subset(path, changed, check=True) == 1
+    assert "DIFFERS FROM" in capsys.readouterr().out
+    assert write_or_check_subset(path, dict(arrays, extra=np.zeros(1)), check=True) == 1

@@ -51,6 +51,23 @@ def first_per_class(labels, per_class: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+def write_or_check_subset(path: Path, arrays: dict[str, np.ndarray], check: bool = False) -> int:
+    """Write a subset's ``arrays`` to ``path`` (compressed ``.npz``), or with ``check`` compare them with the
+    file already there. Prints one line; returns 0 (written, or the file matches) or 1 (the file differs).
+    Two writes of the same arrays differ only by the zip's timestamps, so the check compares the arrays."""
+    path = Path(path)
+    if check:
+        with np.load(path, allow_pickle=False) as old:
+            same = set(old.files) == set(arrays) and all(np.array_equal(old[k], v) for k, v in arrays.items())
+        print(f"{path.name}: {'matches' if same else 'DIFFERS FROM'} the selection rule")
+        return 0 if same else 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    sizes = ", ".join(f"{s}: {len(arrays[f'{s}_labels'])}" for s in SUBSET_PER_CLASS)
+    print(f"wrote {path.name} ({sizes} images, {path.stat().st_size / 1e6:.2f} MB)")
+    return 0
+
+
 @functools.lru_cache(maxsize=2)
 def _read_subset(path: str, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     with np.load(path, allow_pickle=False) as f:
