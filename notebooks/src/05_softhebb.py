@@ -209,7 +209,7 @@ report_committed_preset("softhebb_paper", ch5.PUBLISHED["softhebb_paper"], ch5.S
 # **Beating SoftHebb's 80.3 %** without touching the Hebbian phase: preset `softhebb_flip` is
 # `softhebb_paper` with flips in the read-out. The head trains on the features of each image or of its
 # mirror image, and every test image is classified by the logits averaged over the image and its mirror,
-# $rac{1}{2}ig(W f(x) + b + W f(ar x) + big) = W\,rac{f(x) + f(ar x)}{2} + b$: still one linear
+# $\frac{1}{2}\big(W f(x) + b + W f(\bar x) + b\big) = W\,\frac{f(x) + f(\bar x)}{2} + b$: still one linear
 # classifier, on flip-symmetrised frozen features. How much of the gain is the averaging alone? Each run also
 # records the same head on the image alone; `docs/results.md` sets the two side by side.
 
