@@ -11,7 +11,9 @@ from hebblib.chapters import ch08_bcm as ch8
 from hebblib.layers import HebbianConv2d
 from hebblib.notebook import check_exercise
 from hebblib.surround import SurroundModulation, dog_kernel
-from test_chapters_01_03 import assert_finite_figure, one_thread  # noqa: F401  (the fixture runs on import)
+from test_chapters_01_03 import assert_finite_figure
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 # ----- chapter 7: the surround kernel -------------------------------------------------------------------------

@@ -9,7 +9,9 @@ from hebblib import experiments as ex
 from hebblib.chapters import ch10_presynaptic as ch10
 from hebblib.notebook import check_exercise
 from hebblib.presynaptic import DIMS, KINDS, presynaptic_weights
-from test_chapters_01_03 import assert_finite_figure, one_thread  # noqa: F401  (the fixture runs on import)
+from test_chapters_01_03 import assert_finite_figure
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def test_lp_norm_solution_passes_its_check_and_matches_the_library(capsys):
