@@ -33,6 +33,10 @@ def test_every_path_and_window_is_measured_against_the_naive_baseline(report):
             assert row["peak_dtype"] == ("bf16" if path == "bf16" else "fp32")  # the peak of the dtype used
             peak = result["peak_flop_s"][row["peak_dtype"]]
             assert row["fraction_of_peak"] == pytest.approx(row["flop_s"] / peak)
+            # the fastest round is at least the mean of the rounds, and the peak the fastest of its probes
+            assert row["best_img_s"] >= row["img_s"] * (1 - 1e-9)
+            assert row["best_fraction_of_peak"] == pytest.approx(row["best_img_s"] * result["flops_per_image"] / peak)
+            assert peak == max(result["peak_probes_flop_s"][row["peak_dtype"]])
             assert set(row["layers"]) == {"conv1", "conv2", "conv3"}
             assert all(t["forward"] > 0 and t["update"] > 0 for t in row["layers"].values())
 
@@ -48,6 +52,8 @@ def test_the_report_says_what_ran_where(report):
         assert needle in text
     assert format_report(result) in text
     assert set(result["classifier_extract_img_s"]) == {"fp32", "bf16"}
+    # a probe of the peaks before every round and one after the last
+    assert all(len(v) == result["rounds"] + 1 for v in result["peak_probes_flop_s"].values())
 
 
 def test_the_bench_leaves_the_flush_state_as_it_found_it(report):

@@ -526,3 +526,16 @@ def test_temporal_median_benchmark_reports_equal_values(capsys):
     assert [row.split()[0] for row in rows] == ["conv1", "conv2", "conv3"]
     assert all(row.split()[4] == "True" for row in rows)  # the column that compares the two medians
     assert len(lines) == 6 and lines[5].startswith("whole Hebbian step of temporal, batch 2")
+
+
+def test_peak_trace_prints_every_probe_and_rejects_bad_settings(capsys):
+    spec = importlib.util.spec_from_file_location("peak_trace", SCRIPTS.parent / "benchmarks" / "peak_trace.py")
+    trace = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(trace)
+    assert trace.main(["--dtype", "fp32", "--threads", "1", "--seconds", "0.01", "--pause", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("CPU:") and lines[1].startswith("fp32: 1 probes, GFLOP/s min ")
+    assert len(lines[2].split()) == 1 and float(lines[2]) > 0  # the probes, one number each
+    with pytest.raises(SystemExit):
+        trace.main(["--seconds", "0"])
+    assert "--seconds > 0" in capsys.readouterr().err
