@@ -539,3 +539,17 @@ def test_peak_trace_prints_every_probe_and_rejects_bad_settings(capsys):
     with pytest.raises(SystemExit):
         trace.main(["--seconds", "0"])
     assert "--seconds > 0" in capsys.readouterr().err
+
+
+def test_profile_step_prints_the_step_and_the_products_share(capsys):
+    spec = importlib.util.spec_from_file_location("profile_step", SCRIPTS.parent / "benchmarks" / "profile_step.py")
+    profile_step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(profile_step)
+    assert profile_step.main(["--eager", "--precision", "bf16", "--batch", "16", "--batches", "2", "--warmup", "1",
+                              "--threads", "1", "--rows", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "soft train, bf16, eager, batch 16:" in out and " img/s" in out
+    assert "matrix products:" in out and "aten::mm" in out  # soft's conv2 and conv3 form bf16 products as mm
+    with pytest.raises(SystemExit):
+        profile_step.main(["--batches", "0"])
+    assert "--batches must be >= 1, got 0" in capsys.readouterr().err
