@@ -25,7 +25,7 @@ in (a square matrix product of each dtype, the fastest of its probes: before the
 and after the last), and per layer the seconds of the forward and of the update. The fastest round against the
 fastest probe is the like-for-like figure on a machine whose speed moves under it: on the 2-core AMX machine
 of docs/performance.md the bf16 peak jumps between about 800 and 2,300 GFLOP/s from one second to the next
-(another tenant of the chip, not this process), and every rate of a round with it.
+(most likely another tenant of the chip; not this process), and every rate of a round with it.
 
 Classifier phase: feature extraction in fp32 and bf16 (and compiled, with ``compile``) (images/s), one epoch on
 cached features (fp16 cache, flushed) against recomputing the frozen features every epoch (the naive head:
