@@ -16,7 +16,10 @@ that a busy machine or a drifting clock affects them alike:
   clock starts; its per-layer split is not measurable (the layers' passes are fused across layers).
 
 The default path is ``bf16`` or ``fp32+ftz``, as ``--precision`` resolves on this machine
-(:func:`hebblib.runtime.resolve_precision`; the reason is printed). Each path is timed over two windows of
+(:func:`hebblib.runtime.resolve_precision`; the reason is printed). A precision whose matrix product one small
+probe finds at less than half fp32's speed (bf16 on a CPU without bf16 instructions: about 100x slower) is
+left out of the paths and of the feature extraction unless it is the default's, and the report says so with the
+probe's rates (:func:`slow_dtypes`). Each path is timed over two windows of
 batches, each starting from the same weights for every path: the first batches after initialisation, where the
 soft winner-take-all's factors underflow most, and a steady-state window later in the epoch (after
 ``warm_batches`` batches of training). Reported per path and window: images/s over all rounds and in the
@@ -137,6 +140,25 @@ def measured_peak(device, dtype=torch.float32, size: int = 2048, repeats: int = 
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
+
+
+def slow_dtypes(device, probe=None, size: int = 512, ratio: float = 0.5) -> dict:
+    """``{name: reason}`` for each reduced precision whose matrix product runs at less than ``ratio`` times
+    fp32's on ``device``, measured with one small product of each (``probe(device, dtype, size, repeats)``,
+    default :func:`measured_peak`). A CPU without bf16 instructions (AVX2 only) computes bf16 products in a
+    generic loop: on the 2-core AMD EPYC of docs/performance.md about 1 GFLOP/s against fp32's 100, so a
+    bf16 path would take hours of a bench that measures minutes."""
+    probe = probe or measured_peak
+    fp32 = probe(device, torch.float32, size, 2)
+    slow = {}
+    for name, dtype in PRECISION_DTYPES.items():
+        if dtype == torch.float32:
+            continue
+        rate = probe(device, dtype, size, 2)
+        if rate < ratio * fp32:
+            slow[name] = (f"a {size}² {name} product ran at {rate / 1e9:,.1f} GFLOP/s here against fp32's "
+                          f"{fp32 / 1e9:,.1f} ({rate / fp32:.2f}x)")
+    return slow
 
 
 @contextlib.contextmanager
@@ -274,13 +296,18 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     flops_per_image = 2 * sum(flops.values())  # forward conv + Hebbian term of every layer
     paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")  # no subnormal question on a GPU
     default = "bf16" if chosen.name == "bf16" else ("fp32+ftz" if device.type == "cpu" else "fp32")
+    # a precision the hardware is very slow at is left out (said in the report), unless it is the default's
+    left_out = {name: why for name, why in slow_dtypes(device).items() if name != chosen.name}
+    for name, why in left_out.items():
+        print_fn(f"the {name} path is left out: {why}; `--precision {name}` runs it")
+    paths = tuple(p for p in paths if path_settings(p)[0] not in left_out)
     if compile:
         paths = paths + (default + COMPILED,)
-    probes = {name: [] for name in PRECISION_DTYPES}
+    probes = {name: [] for name in PRECISION_DTYPES if name not in left_out}
 
     def probe_peaks():  # before every round and after the last: the fastest probe is the peak
-        for name, dtype in PRECISION_DTYPES.items():
-            probes[name].append(measured_peak(device, dtype))
+        for name in probes:
+            probes[name].append(measured_peak(device, PRECISION_DTYPES[name]))
 
     print_fn(f"bench {preset!r}: {len(paths)} paths × 2 windows × {rounds} rounds × {batches} batches of {batch_size}")
     unsup = _bench_unsupervised(model, fast_data, loader, paths, device, batch_size, batches, rounds, warm_batches,
@@ -300,7 +327,7 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     # Classifier phase: feature extraction per precision; cached-feature epochs vs recomputing the features.
     model.eval()
     extract = {}
-    variants = ("fp32", "bf16") + ((chosen.name + COMPILED,) if compile else ())
+    variants = tuple(v for v in ("fp32", "bf16") if v not in left_out) + ((chosen.name + COMPILED,) if compile else ())
     if compile:  # compiled before the clock, on one batch of the size extract_features uses
         first = fast_data.subset(torch.arange(min(200, len(fast_data))))
         extract_features(model, first, progress=False, precision=chosen.name, compile=True)
@@ -357,7 +384,7 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "threads": torch.get_num_threads(),
         "load_before": load_before, "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "subnormals_flush_everywhere": _flush_works(device),
-        "precision": chosen.as_dict(), "default_path": default,
+        "precision": chosen.as_dict(), "default_path": default, "paths": list(paths), "left_out": left_out,
         "batch_size": batch_size, "batches": batches, "rounds": rounds, "warm_batches": warm_batches,
         "flops_per_image": flops_per_image, "peak_flop_s": peaks, "peak_probes_flop_s": probes,
         "unsupervised": unsup,
@@ -389,6 +416,7 @@ def format_report(r: dict) -> str:
         f"{load(r['load_after'])}",
         f"subnormals flushed on every thread when asked: {r['subnormals_flush_everywhere']}",
         f"precision {p['requested']} → {p['name']} ({p['reason']}); default path: {r['default_path']}",
+        *(f"left out: the {k} path ({why})" for k, why in r.get("left_out", {}).items()),
         "matrix-product peak measured here (the fastest of the probes; their range): " + ", ".join(
             f"{k} {v / 1e9:,.0f} GFLOP/s ({min(r['peak_probes_flop_s'][k]) / 1e9:,.0f}–"
             f"{max(r['peak_probes_flop_s'][k]) / 1e9:,.0f} over {len(r['peak_probes_flop_s'][k])})"
@@ -420,9 +448,8 @@ def format_report(r: dict) -> str:
     lines += [
         "",
         "classifier phase",
-        f"  feature extraction: fp32 {ex['fp32']:.1f} img/s, bf16 {ex['bf16']:.1f} img/s "
-        f"({ex['bf16'] / ex['fp32']:.2f}x)" + "".join(f", {k} {v:.1f} img/s ({v / ex['fp32']:.2f}x)"
-                                                       for k, v in ex.items() if k.endswith(COMPILED)),
+        f"  feature extraction: fp32 {ex['fp32']:.1f} img/s" + "".join(
+            f", {k} {v:.1f} img/s ({v / ex['fp32']:.2f}x)" for k, v in ex.items() if k != "fp32"),
         f"  one epoch on cached features ({r['classifier_images']} images): {r['classifier_epoch_fast_s']:.3f} s; "
         f"recomputing features: {r['classifier_epoch_naive_s']:.3f} s"
         + (f"; compiled batches: {r['classifier_epoch_compiled_s']:.3f} s "

@@ -7,7 +7,8 @@ import warnings
 import pytest
 import torch
 
-from hebblib.bench import PATHS, WINDOWS, bench, format_report, measured_peak, subnormals
+from hebblib import bench as bench_module
+from hebblib.bench import PATHS, WINDOWS, bench, format_report, measured_peak, slow_dtypes, subnormals
 from hebblib.runtime import denormals_flushed
 
 
@@ -25,7 +26,7 @@ def test_every_path_and_window_is_measured_against_the_naive_baseline(report):
     result, _ = report
     for window in WINDOWS:
         rows = result["unsupervised"][window]
-        assert list(rows) == list(PATHS)
+        assert list(rows) == result["paths"] == [p for p in PATHS if p not in result["left_out"]]
         assert rows["naive"]["speedup"] == 1.0
         for path, row in rows.items():
             assert row["img_s"] > 0
@@ -51,9 +52,35 @@ def test_the_report_says_what_ran_where(report):
                    "initial window", "steady window", "← default", "feature extraction: fp32"):
         assert needle in text
     assert format_report(result) in text
-    assert set(result["classifier_extract_img_s"]) == {"fp32", "bf16"}
+    assert set(result["classifier_extract_img_s"]) == {"fp32", "bf16"} - set(result["left_out"])
     # a probe of the peaks before every round and one after the last
     assert all(len(v) == result["rounds"] + 1 for v in result["peak_probes_flop_s"].values())
+    assert set(result["peak_probes_flop_s"]) == {"fp32", "bf16"} - set(result["left_out"])
+
+
+def test_a_precision_the_hardware_is_slow_at_is_measured_and_named():
+    rates = {torch.float32: 100e9, torch.bfloat16: 1e9}
+    probe = lambda device, dtype, size, repeats: rates[dtype]  # noqa: E731
+    slow = slow_dtypes(torch.device("cpu"), probe=probe)
+    assert list(slow) == ["bf16"] and "1.0 GFLOP/s" in slow["bf16"] and "100.0" in slow["bf16"]
+    rates[torch.bfloat16] = 400e9  # an AMX chip: bf16 faster than fp32
+    assert slow_dtypes(torch.device("cpu"), probe=probe) == {}
+    rates[torch.bfloat16] = 49e9  # just under half of fp32's speed
+    assert list(slow_dtypes(torch.device("cpu"), probe=probe)) == ["bf16"]
+
+
+def test_a_slow_precision_is_left_out_of_the_bench_and_said(monkeypatch):
+    monkeypatch.setattr(bench_module, "slow_dtypes", lambda device: {"bf16": "a probe said so"})
+    lines = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = bench("soft", device="cpu", quick=True, batches=1, batch_size=8, rounds=1, warm_batches=1,
+                       classifier_epochs=1, print_fn=lines.append)
+    text = "\n".join(lines)
+    assert result["left_out"] == {"bf16": "a probe said so"}
+    assert "bf16" not in result["paths"] and "bf16" not in result["unsupervised"]["steady"]
+    assert set(result["peak_probes_flop_s"]) == {"fp32"} and set(result["classifier_extract_img_s"]) == {"fp32"}
+    assert "left out: the bf16 path (a probe said so)" in text and "`--precision bf16` runs it" in text
 
 
 def test_the_bench_leaves_the_flush_state_as_it_found_it(report):
