@@ -17,9 +17,10 @@ that a busy machine or a drifting clock affects them alike:
 
 The default path is ``bf16`` or ``fp32+ftz``, as ``--precision`` resolves on this machine
 (:func:`hebblib.runtime.resolve_precision`; the reason is printed). A precision whose matrix product one small
-probe finds at less than half fp32's speed (bf16 on a CPU without bf16 instructions: about 100x slower) is
-left out of the paths and of the feature extraction unless it is the default's, and the report says so with the
-probe's rates (:func:`slow_dtypes`). Each path is timed over two windows of
+probe finds at less than half fp32's speed is left out of the paths and of the feature extraction unless it is
+the default's, and the report says so with the probe's rates (:func:`slow_dtypes`). On a CPU without bf16
+instructions the layers' bf16 products are emulated in fp32 (:func:`hebblib.update.emulate_bf16`; PyTorch's own
+run about 100x slower there), and so is the bf16 probe; the header says which. Each path is timed over two windows of
 batches, each starting from the same weights for every path: the first batches after initialisation, where the
 soft winner-take-all's factors underflow most, and a steady-state window later in the epoch (after
 ``warm_batches`` batches of training). Reported per path and window: images/s over all rounds and in the
@@ -56,7 +57,7 @@ from .layers import compute_precision
 from .presets import build_model, resolve_preset
 from .runtime import (PRECISION_DTYPES, compile_problem, compiled_features, cpu_flags, cpu_model, denormals_flushed,
                       describe_device, get_device, resolve_precision, seed_everything, set_flush_denormal_everywhere)
-from .update import unfold_hebbian_term
+from .update import bf16_matmul, emulate_bf16, unfold_hebbian_term
 
 PATHS = ("naive", "fp32", "fp32+ftz", "bf16")
 PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
@@ -127,27 +128,30 @@ def layer_flops(model, x) -> dict:
 
 
 def measured_peak(device, dtype=torch.float32, size: int = 2048, repeats: int = 5) -> float:
-    """FLOP/s of a dense ``size × size`` matrix product of ``dtype`` on ``device`` (the practical peak: the
-    fastest of ``repeats`` products, after one warm-up)."""
+    """FLOP/s of a dense ``size × size`` matrix product of ``dtype`` on ``device`` as the layers form it (bf16:
+    :func:`hebblib.update.bf16_matmul`, emulated in fp32 where the CPU has no bf16 instructions) (the practical
+    peak: the fastest of ``repeats`` products, after one warm-up)."""
     a = torch.randn(size, size, device=device).to(dtype)
     b = torch.randn(size, size, device=device).to(dtype)
-    a @ b
+    product = bf16_matmul if dtype == torch.bfloat16 else torch.matmul
+    product(a, b)
     best = float("inf")
     for _ in range(repeats):
         _sync(device)
         start = time.perf_counter()
-        a @ b
+        product(a, b)
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best
 
 
-def slow_dtypes(device, probe=None, size: int = 512, ratio: float = 0.5) -> dict:
+def slow_dtypes(device, probe=None, size: int = 1024, ratio: float = 0.5) -> dict:
     """``{name: reason}`` for each reduced precision whose matrix product runs at less than ``ratio`` times
     fp32's on ``device``, measured with one small product of each (``probe(device, dtype, size, repeats)``,
-    default :func:`measured_peak`). A CPU without bf16 instructions (AVX2 only) computes bf16 products in a
-    generic loop: on the 2-core AMD EPYC of docs/performance.md about 1 GFLOP/s against fp32's 100, so a
-    bf16 path would take hours of a bench that measures minutes."""
+    default :func:`measured_peak`, which forms bf16 products as the layers do). A path this slow would take
+    hours of a bench that measures minutes: PyTorch's own bf16 products on a CPU without bf16 instructions
+    (the 2-core AMD EPYC of docs/performance.md: about 1 GFLOP/s against fp32's 100; with
+    ``hebblib.update.bf16_products = 'native'``)."""
     probe = probe or measured_peak
     fp32 = probe(device, torch.float32, size, 2)
     slow = {}
@@ -385,6 +389,7 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
         "load_before": load_before, "load_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "subnormals_flush_everywhere": _flush_works(device),
         "precision": chosen.as_dict(), "default_path": default, "paths": list(paths), "left_out": left_out,
+        "bf16_products": "emulated in fp32" if emulate_bf16(device) else "native",
         "batch_size": batch_size, "batches": batches, "rounds": rounds, "warm_batches": warm_batches,
         "flops_per_image": flops_per_image, "peak_flop_s": peaks, "peak_probes_flop_s": probes,
         "unsupervised": unsup,
@@ -417,6 +422,9 @@ def format_report(r: dict) -> str:
         f"subnormals flushed on every thread when asked: {r['subnormals_flush_everywhere']}",
         f"precision {p['requested']} → {p['name']} ({p['reason']}); default path: {r['default_path']}",
         *(f"left out: the {k} path ({why})" for k, why in r.get("left_out", {}).items()),
+        f"bf16 products: {r['bf16_products']}" + (" (this CPU has no bf16 instructions: "
+                                                 "hebblib.update.bf16_products)" if "emulated" in r["bf16_products"]
+                                                 else ""),
         "matrix-product peak measured here (the fastest of the probes; their range): " + ", ".join(
             f"{k} {v / 1e9:,.0f} GFLOP/s ({min(r['peak_probes_flop_s'][k]) / 1e9:,.0f}–"
             f"{max(r['peak_probes_flop_s'][k]) / 1e9:,.0f} over {len(r['peak_probes_flop_s'][k])})"

@@ -29,8 +29,9 @@ from .errors import HebbianDivergenceError, check_choice, check_number, check_po
 from .presynaptic import check_presynaptic, presynaptic_weights
 from .surrogate import surrogate_update
 from .surround import SurroundModulation
-from .update import (BF16_MIN_FAN_IN, UPDATE_NORMS, hebbian_term, hebbian_term_broadcast, hebbian_term_from_patches,
-                     low_precision_kernel, normalize_update, unfold_patches, weight_matrix)
+from .update import (BF16_MIN_FAN_IN, UPDATE_NORMS, bf16_conv2d, bf16_hebbian_term, bf16_matmul, hebbian_term,
+                     hebbian_term_broadcast, hebbian_term_from_patches, low_precision_kernel, normalize_update,
+                     unfold_patches, weight_matrix)
 from .weights import filter_norms, init_weight, lebesgue_transform, normalize_filters, pruning_mask
 
 ACTIVATIONS = ("dot", "cosine", "cosine_per_tap")
@@ -232,15 +233,15 @@ class _HebbianBase(nn.Module):
         learning = self.training and self.plastic
         if patches is not None:  # bf16 (N·H'·W', K) @ (K, out) with fp32 accumulation
             n, h, w_, k = patches.shape
-            u = patches.view(-1, k) @ weight_matrix(weight).to(patches.dtype).t()
+            u = bf16_matmul(patches.view(-1, k), weight_matrix(weight).to(patches.dtype).t())
             if not learning:
                 return u.float().view(n, h, w_, -1).permute(0, 3, 1, 2)
             out = torch.empty((n, u.shape[1], h, w_), dtype=torch.float32, device=u.device)
             return out.copy_(u.view(n, h, w_, -1).permute(0, 3, 1, 2))
         if self._low_precision_kernel(x_padded) == "conv":  # bf16 convolution, channels-last (oneDNN, cuDNN)
             cl, dtype = torch.channels_last, self.compute_dtype
-            u = F.conv2d(x_padded.to(dtype, memory_format=cl), weight.to(dtype, memory_format=cl),
-                         stride=self.stride, dilation=self.dilation)
+            u = bf16_conv2d(x_padded.to(dtype, memory_format=cl), weight.to(dtype, memory_format=cl),
+                            stride=self.stride, dilation=self.dilation)
             return u.to(torch.float32, memory_format=cl if not learning else torch.contiguous_format)
         if x_padded.device.type == "cpu" and self.groups == 1 and weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN:
             # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3),
@@ -299,8 +300,8 @@ class _HebbianBase(nn.Module):
                 delta = hebbian_term_from_patches(patches, r, weight.shape)
             elif self._low_precision_kernel(x_padded) == "conv":
                 dtype, cl = self.compute_dtype, torch.channels_last
-                delta = hebbian_term(x_padded.to(dtype, memory_format=cl), r.to(dtype, memory_format=cl),
-                                     weight.shape, self.stride, self.dilation, self.groups).float()
+                delta = bf16_hebbian_term(x_padded.to(dtype, memory_format=cl), r.to(dtype, memory_format=cl),
+                                          weight.shape, self.stride, self.dilation)
             else:
                 delta = hebbian_term(x_padded, r, weight.shape, self.stride, self.dilation, self.groups)
             decay = self.rule.decay(y, u, s, weight)

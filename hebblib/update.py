@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.nn.grad import conv2d_weight
 
 from .errors import check_choice
+from .runtime import cpu_flags
 
 UPDATE_NORMS = ("global_max", "per_filter", "none")
 
@@ -58,6 +59,51 @@ MATMUL_MIN_FAN_IN = 256
 # instead of 0.43 points of test accuracy on the same Hebbian weights), and they are about 2 % of the products
 # (on the AMX CPU conv1's fp32 forward and update were faster than bf16 anyway: docs/performance.md)
 BF16_MIN_FAN_IN = 128
+# How bf16 products are computed: 'native' (PyTorch's bf16 kernels), 'emulated' (the bf16 operands widened to
+# fp32, which is exact, multiplied with fp32 accumulation, the result rounded to bf16: the same arithmetic as a
+# native kernel up to the order of the sums), or 'auto': emulated on a CPU without bf16 instructions (no
+# avx512_bf16, amx_bf16 or Arm bf16 flag), where PyTorch's bf16 products run a generic loop (on a 2-core AMD
+# EPYC with AVX2: about 1 GFLOP/s against fp32's 100; docs/performance.md), native elsewhere.
+BF16_PRODUCTS_CHOICES = ("auto", "native", "emulated")
+bf16_products = "auto"
+# read once, at import (a file read inside a compiled function would break its graph)
+CPU_HAS_BF16 = any(flag in cpu_flags() for flag in ("avx512_bf16", "amx_bf16", "bf16"))
+
+
+def emulate_bf16(device) -> bool:
+    """Whether bf16 products on ``device`` are emulated in fp32 (see :data:`bf16_products`)."""
+    if bf16_products not in BF16_PRODUCTS_CHOICES:
+        check_choice("hebblib.update.bf16_products", bf16_products, BF16_PRODUCTS_CHOICES)
+    if bf16_products != "auto":
+        return bf16_products == "emulated"
+    return device.type == "cpu" and not CPU_HAS_BF16
+
+
+def bf16_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` of two bf16 matrices with fp32 accumulation, returned in bf16 (emulated where
+    :func:`emulate_bf16`)."""
+    if emulate_bf16(a.device):
+        return (a.float() @ b.float()).to(torch.bfloat16)
+    return a @ b
+
+
+def bf16_conv2d(x: torch.Tensor, weight: torch.Tensor, stride=1, dilation=1) -> torch.Tensor:
+    """``F.conv2d`` of bf16 operands in their memory format, returned in bf16 (emulated where
+    :func:`emulate_bf16`)."""
+    if emulate_bf16(x.device):
+        fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+        out = F.conv2d(x.float(), weight.float(), stride=stride, dilation=dilation)
+        return out.to(torch.bfloat16, memory_format=fmt)
+    return F.conv2d(x, weight, stride=stride, dilation=dilation)
+
+
+def bf16_hebbian_term(x: torch.Tensor, r: torch.Tensor, weight_shape, stride=1, dilation=1) -> torch.Tensor:
+    """:func:`hebbian_term` of bf16 operands (groups = 1), returned in float32 after rounding to bf16 as the
+    native kernel's output is (emulated where :func:`emulate_bf16`)."""
+    if emulate_bf16(x.device):
+        term = hebbian_term(x.float(), r.float(), weight_shape, stride, dilation)
+        return term.to(torch.bfloat16).float()
+    return hebbian_term(x, r, weight_shape, stride, dilation).float()
 
 
 def low_precision_kernel(device_type: str, fan_in: int) -> str:
@@ -92,7 +138,8 @@ def hebbian_term_from_patches(patches: torch.Tensor, r: torch.Tensor, weight_sha
     n = r.shape[0]
     factor = torch.empty((out_ch, n, r[0, 0].numel()), dtype=patches.dtype, device=r.device)
     factor.copy_(r.reshape(n, out_ch, -1).transpose(0, 1))
-    term = factor.view(out_ch, -1) @ patches.reshape(-1, patches.shape[-1])
+    product = bf16_matmul if patches.dtype == torch.bfloat16 else torch.matmul
+    term = product(factor.view(out_ch, -1), patches.reshape(-1, patches.shape[-1]))
     return term.float().view(out_ch, kh, kw, in_ch).permute(0, 3, 1, 2).contiguous()
 
 

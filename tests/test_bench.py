@@ -81,6 +81,7 @@ def test_a_slow_precision_is_left_out_of_the_bench_and_said(monkeypatch):
     assert "bf16" not in result["paths"] and "bf16" not in result["unsupervised"]["steady"]
     assert set(result["peak_probes_flop_s"]) == {"fp32"} and set(result["classifier_extract_img_s"]) == {"fp32"}
     assert "left out: the bf16 path (a probe said so)" in text and "`--precision bf16` runs it" in text
+    assert "bf16 products: " in text and result["bf16_products"] in text
 
 
 def test_the_bench_leaves_the_flush_state_as_it_found_it(report):

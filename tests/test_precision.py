@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from hebblib import HebbianConv2d, HebbianLinear, classifier, runtime, training
+from hebblib import update as update_module
 from hebblib.cli import main as cli_main
 from hebblib.config import RunOptions
 from hebblib.layers import compute_precision
@@ -460,3 +461,70 @@ def test_compute_precision_leaves_fp32_only_layers_in_fp32_and_restores_them():
         assert [layer.compute_dtype for layer in layers.values()] == [torch.bfloat16, torch.float32, torch.bfloat16]
     assert all(layer.compute_dtype == torch.float32 and "compute_dtype" not in layer.__dict__
                for layer in layers.values())
+
+
+# ----- bf16 products emulated in fp32 on a CPU without bf16 instructions -----------------------------------------
+@pytest.fixture
+def products(monkeypatch):
+    """Set hebblib.update.bf16_products for one test."""
+    return lambda mode: monkeypatch.setattr(update_module, "bf16_products", mode)
+
+
+def test_emulation_is_chosen_only_on_a_cpu_without_bf16_instructions(products, monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.setattr(update_module, "CPU_HAS_BF16", False)
+    assert update_module.emulate_bf16(cpu) and not update_module.emulate_bf16(cuda)
+    monkeypatch.setattr(update_module, "CPU_HAS_BF16", True)
+    assert not update_module.emulate_bf16(cpu)
+    products("emulated")
+    assert update_module.emulate_bf16(cpu) and update_module.emulate_bf16(cuda)
+    products("native")
+    assert not update_module.emulate_bf16(cpu)
+    products("fast")
+    with pytest.raises(ValueError, match="bf16_products 'fast'; valid choices: 'auto', 'emulated', 'native'"):
+        update_module.emulate_bf16(cpu)
+
+
+def _relative(a, b):
+    return float((a.float() - b.float()).norm() / b.float().norm())
+
+
+def test_emulated_products_are_the_native_ones_up_to_the_order_of_the_sums(products):
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(96, 300, generator=g).bfloat16(), torch.randn(300, 40, generator=g).bfloat16()
+    x = torch.randn(2, 32, 9, 9, generator=g).bfloat16().contiguous(memory_format=torch.channels_last)
+    w = torch.randn(16, 32, 3, 3, generator=g).bfloat16().contiguous(memory_format=torch.channels_last)
+    r = torch.randn(2, 16, 7, 7, generator=g).bfloat16().contiguous(memory_format=torch.channels_last)
+    results = {}
+    for mode in ("native", "emulated"):
+        products(mode)
+        results[mode] = (update_module.bf16_matmul(a, b), update_module.bf16_conv2d(x, w),
+                         update_module.bf16_hebbian_term(x, r, w.shape))
+    for native, emulated in zip(*results.values()):
+        assert emulated.dtype == native.dtype and emulated.shape == native.shape
+        # within bf16's rounding (2⁻⁸ relative) of each other: the native kernels may round partial sums
+        assert _relative(emulated, native) < 2.0**-7
+    # the emulation rounds like bf16: the fp32 product of the unrounded operands is further away
+    exact = a.float() @ b.float()
+    assert torch.equal(results["emulated"][0], exact.bfloat16())
+    assert not torch.equal(results["emulated"][0].float(), exact)
+    assert results["emulated"][1].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.parametrize("kernel", ["matmul", "conv"])
+def test_a_layer_learns_the_same_in_emulated_and_native_bf16(kernel, products):
+    torch.manual_seed(0)
+    layer = HebbianConv2d(32, 16, 3, padding=1, rule="softhebb", competition="soft_wta")
+    x = torch.randn(4, 32, 8, 8)
+    deltas = {}
+    for mode in ("native", "emulated", "fp32"):
+        products("auto" if mode == "fp32" else mode)
+        layer.delta_w.zero_()
+        layer.low_precision_kernel = kernel
+        layer.train()
+        with torch.no_grad(), compute_precision(layer, torch.float32 if mode == "fp32" else torch.bfloat16):
+            layer(x)
+        deltas[mode] = layer.delta_w.clone()
+    close = float((deltas["emulated"] - deltas["native"]).norm() / deltas["native"].norm())
+    off = float((deltas["emulated"] - deltas["fp32"]).norm() / deltas["fp32"].norm())
+    assert close < 1e-2 and off > 1e-4, (close, off)  # bf16 arithmetic, not fp32's, in both
