@@ -553,3 +553,22 @@ def test_profile_step_prints_the_step_and_the_products_share(capsys):
     with pytest.raises(SystemExit):
         profile_step.main(["--batches", "0"])
     assert "--batches must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_bf16_emulation_bench_prints_the_three_kinds_and_rejects_bad_settings(capsys):
+    spec = importlib.util.spec_from_file_location("bf16_emulation",
+                                                  SCRIPTS.parent / "benchmarks" / "bench_bf16_emulation.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    from hebblib import update
+    before = update.bf16_products
+    assert script.main(["--sizes", "32", "64", "--native-up-to", "32", "--repeats", "1", "--threads", "1"]) == 0
+    assert update.bf16_products == before  # restored
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("CPU:") and "bf16 products by default:" in lines[0]
+    small, large = lines[2].split(), lines[3].split()
+    assert small[0] == "32" and all(float(v) > 0 for v in small[1:4])
+    assert large[0] == "64" and large[2] == "(skipped)" and float(large[3]) > 0
+    with pytest.raises(SystemExit):
+        script.main(["--sizes", "0"])
+    assert "--sizes, --repeats and --threads must be >= 1" in capsys.readouterr().err
