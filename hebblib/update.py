@@ -72,8 +72,7 @@ CPU_HAS_BF16 = any(flag in cpu_flags() for flag in ("avx512_bf16", "amx_bf16", "
 
 def emulate_bf16(device) -> bool:
     """Whether bf16 products on ``device`` are emulated in fp32 (see :data:`bf16_products`)."""
-    if bf16_products not in BF16_PRODUCTS_CHOICES:
-        check_choice("hebblib.update.bf16_products", bf16_products, BF16_PRODUCTS_CHOICES)
+    check_choice("hebblib.update.bf16_products", bf16_products, BF16_PRODUCTS_CHOICES)
     if bf16_products != "auto":
         return bf16_products == "emulated"
     return device.type == "cpu" and not CPU_HAS_BF16
