@@ -218,6 +218,18 @@ def cpu_flags() -> frozenset:
     return frozenset()
 
 
+# the flags of CPUs with bf16 arithmetic instructions: x86 AVX512-BF16 and AMX-BF16, Arm's BF16 extension
+BF16_INSTRUCTION_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
+
+
+def cpu_has_bf16_instructions(flags=None) -> bool:
+    """Whether the CPU has any bf16 arithmetic instructions (:data:`BF16_INSTRUCTION_FLAGS`). Without them
+    PyTorch's bf16 matrix products run a generic loop, about a hundredth of fp32's speed (docs/performance.md).
+    Says nothing about speed otherwise (see :func:`fast_bf16`). ``flags`` replaces :func:`cpu_flags` (tests)."""
+    flags = cpu_flags() if flags is None else frozenset(flags)
+    return any(flag in flags for flag in BF16_INSTRUCTION_FLAGS)
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
     try:
@@ -288,7 +300,9 @@ def fast_bf16(device=None, *, flags=None, cuda_bf16: bool | None = None, isa_cap
     if "avx512_bf16" in flags:
         return False, ("the CPU has avx512_bf16 but no AMX: bf16 measured no faster than fp32 there "
                        "(docs/performance.md)")
-    return False, "the CPU has no bf16 arithmetic (no amx_bf16 or avx512_bf16 flag)"
+    if cpu_has_bf16_instructions(flags):
+        return False, "the CPU has bf16 instructions (Arm bf16) but no AMX: bf16 not measured faster than fp32 there"
+    return False, "the CPU has no bf16 arithmetic (none of the flags amx_bf16, avx512_bf16, bf16)"
 
 
 def resolve_precision(precision: str = "auto", device=None, **detect) -> Precision:

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch.nn.grad import conv2d_weight
 
 from .errors import check_choice
-from .runtime import cpu_flags
+from .runtime import cpu_has_bf16_instructions
 
 UPDATE_NORMS = ("global_max", "per_filter", "none")
 
@@ -67,7 +67,7 @@ BF16_MIN_FAN_IN = 128
 BF16_PRODUCTS_CHOICES = ("auto", "native", "emulated")
 bf16_products = "auto"
 # read once, at import (a file read inside a compiled function would break its graph)
-CPU_HAS_BF16 = any(flag in cpu_flags() for flag in ("avx512_bf16", "amx_bf16", "bf16"))
+CPU_HAS_BF16 = cpu_has_bf16_instructions()
 
 
 def emulate_bf16(device) -> bool:

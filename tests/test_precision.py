@@ -32,15 +32,25 @@ from hebblib.update import (hebbian_term, hebbian_term_from_patches, low_precisi
 AMX = {"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"}
 COOPER_LAKE = {"avx2", "avx512f", "avx512_bf16"}
 AVX2 = {"avx2", "fma"}
+ARM_BF16 = {"fp", "asimd", "sve", "bf16"}
 
 
 # ----- resolution -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("flags, expected", [(AMX, "bf16"), (COOPER_LAKE, "fp32"), (AVX2, "fp32"), (set(), "fp32")])
+@pytest.mark.parametrize("flags, expected", [(AMX, "bf16"), (COOPER_LAKE, "fp32"), (AVX2, "fp32"), (ARM_BF16, "fp32"),
+                                             (set(), "fp32")])
 def test_auto_picks_bf16_only_on_a_cpu_with_amx(flags, expected):
     chosen = resolve_precision("auto", "cpu", flags=flags, isa_cap="")
     assert chosen.name == expected and chosen.requested == "auto"
     assert chosen.dtype == {"bf16": torch.bfloat16, "fp32": torch.float32}[expected]
     assert ("amx" in chosen.reason.lower()) or ("bf16" in chosen.reason)  # the reason names what decided
+
+
+@pytest.mark.parametrize("flags, has", [(AMX, True), (COOPER_LAKE, True), (ARM_BF16, True), (AVX2, False),
+                                        ({"amx_tile", "avx512f"}, False), (set(), False)])
+def test_bf16_instructions_are_told_from_the_flags(flags, has):
+    assert runtime.cpu_has_bf16_instructions(flags) is has
+    reason = fast_bf16("cpu", flags=flags, isa_cap="")[1]
+    assert ("no bf16 arithmetic" in reason) is (not has)
 
 
 def test_a_onednn_cap_below_amx_counts_as_no_amx():
