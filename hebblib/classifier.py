@@ -25,7 +25,7 @@ from .dropout import FastDropout, field_bits, field_threshold, keep_threshold, p
 from .errors import HebbianDivergenceError, check_choice
 from .layers import compute_precision
 from .results import load_checkpoint, save_checkpoint
-from .runtime import compiled_features, flush_denormals, resolve_precision, single_thread
+from .runtime import cpu_has_bf16_instructions, compiled_features, flush_denormals, resolve_precision, single_thread
 
 SCHEDULES = ("constant", "nimmo_step", "softhebb_step")
 OPTIMIZERS = ("adam", "sgd")
@@ -340,6 +340,12 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
     dtype = resolve_precision(precision, device).dtype
     if hook is not None and dtype != torch.float32:
         raise ValueError(f"precision={precision!r}: the α-hybrid (hook) trains in fp32 only; valid choice: 'fp32'")
+    if dtype == torch.bfloat16 and device.type == "cpu" and not cpu_has_bf16_instructions():
+        # the Hebbian layers emulate bf16 products there (hebblib.update.bf16_products); autocast cannot
+        warnings.warn(f"precision={precision!r} on a CPU without bf16 instructions (none of the flags amx_bf16, "
+                      "avx512_bf16, bf16): autocast's bf16 products run a generic loop here (a backprop step "
+                      "measured at a twentieth of fp32's speed: docs/performance.md); 'fp32' or 'auto' is the fast choice on this CPU",
+                      stacklevel=3)  # past the flush_denormals wrapper: the caller's line
 
     def cast():  # a fresh context each time
         return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)

@@ -256,6 +256,29 @@ def test_the_hybrid_refuses_bf16_before_any_data_and_auto_trains_it_in_fp32(tmp_
                                     hook=object(), precision="bf16")
 
 
+@pytest.mark.parametrize("has_bf16", [False, True])
+def test_bf16_backprop_on_a_cpu_without_bf16_instructions_warns_that_it_is_slow(tmp_path, monkeypatch, has_bf16):
+    """Only where the CPU has no bf16 instructions (autocast's bf16 products are a generic loop there), and
+    before the first epoch; the run still trains in bf16 as asked."""
+    import warnings
+
+    run = training.plan_run(_tiny("backprop", 0.125), out=tmp_path, precision="bf16", **TINY)
+    training.prepare_data(run, notice=None)
+    monkeypatch.setattr(classifier, "cpu_has_bf16_instructions", lambda: has_bf16)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(run.train.images[0].numel(), 10))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = classifier.train_end_to_end(model, run.train, run.val, run.test, epochs=1, precision="bf16",
+                                              progress=False)
+    slow = [w for w in caught if "without bf16 instructions" in str(w.message)]
+    assert len(history) == 1
+    if has_bf16:
+        assert not slow
+    else:
+        assert len(slow) == 1 and "precision='bf16'" in str(slow[0].message)
+        assert "'fp32' or 'auto'" in str(slow[0].message)
+
+
 def _without_seconds(records):
     return [{k: v for k, v in record.items() if k != "seconds"} for record in records]
 
