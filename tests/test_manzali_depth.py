@@ -132,9 +132,22 @@ def test_chapter6_depth_curve_from_committed_runs(tmp_path, capsys):
     ch6.depth_lines(rows)
     out = capsys.readouterr().out
     assert "       2     65.22%    61.50%  60.00%    -3.7" in out and out.count("not measured yet") == 4
+    assert rows[1]["seeds"] == 1 and rows[1]["measured_std"] is None and "missing depths and seeds" in out
+    # three seeds of one depth: the mean, the sample std (of the best-validation column) and the count
+    runs = [{**run, "seed": seed, "test_acc_at_best_val": acc, "final_test_acc": acc - 1}
+            for seed, acc in ((0, 62.0), (1, 63.0), (2, 64.5))]
+    (tmp_path / "manzali_3.json").write_text(json.dumps({"preset": "manzali_3", "published": 63.08, "runs": runs}))
+    three = ch6.depth_curve(tmp_path)
+    assert three[2]["seeds"] == 3 and three[2]["measured"] == pytest.approx(63.1667, abs=1e-4)
+    assert three[2]["measured_std"] == pytest.approx(1.2583, abs=1e-4)  # sample std (n − 1), not 1.0274
+    assert three[2]["final_std"] == pytest.approx(1.2583, abs=1e-4) and three[1]["measured_std"] is None
+    ch6.depth_lines(three)
+    out = capsys.readouterr().out
+    assert "       3     63.08%    63.17%  62.17%    +0.1    1.26      3" in out
+    assert "       2     65.22%    61.50%  60.00%    -3.7              1" in out
     buffers = []
-    for r in (ch6.depth_curve(tmp_path / "none"), rows):
+    for r in (ch6.depth_curve(tmp_path / "none"), rows, three):
         buffer = io.BytesIO()
         ch6.depth_figure(r).savefig(buffer, format="png", dpi=30)
         buffers.append(buffer.getvalue())
-    assert buffers[0] != buffers[1]  # the measured point is drawn
+    assert len(set(buffers)) == 3  # the measured point is drawn, and the second depth with its error bar

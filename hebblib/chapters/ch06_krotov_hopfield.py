@@ -541,14 +541,17 @@ def report_lines(counts: dict, result: dict, quick: bool | None = None) -> None:
 AMATO_HEBBIAN = {1: 63.92, 2: 63.81, 3: 58.28, 4: 52.99, 5: 41.78}
 FULL_SGD = {1: 60.71, 2: 66.30, 3: 72.39, 4: 82.69, 5: 84.95}
 DEPTH_SOURCE = "Manzali 2021, Tables 1 and 2 (p, k, Δ and dropout tuned per depth by Optuna)"
-DEPTH_COMMAND = "python scripts/seed_runs.py manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0 --data ROOT"
+DEPTH_COMMAND = ("python scripts/seed_runs.py manzali_1 manzali_2 manzali_3 manzali_4 manzali_5 --seeds 0 1 2 "
+                 "--precision fp32 --data ROOT")
+DEPTH_SEEDS = 3  # a comparison with a published figure: mean ± std over at least this many seeds
 
 
 def depth_curve(directory=None) -> list[dict]:
     """Per depth 1–5: Manzali's published test accuracy and the committed full-data run of the library's preset
     ``manzali_<depth>`` (``docs/results/manzali_<depth>.json``, :func:`hebblib.results.full_data_accuracy`):
     the test accuracy at the best-validation epoch (Manzali kept the best-validation checkpoint), the final and the
-    max; None where that depth has not been run yet."""
+    max, means over the committed seeds, with the sample standard deviations ``measured_std`` and ``final_std``
+    (None for one seed); None where that depth has not been run yet."""
     from ..results import full_data_accuracy
 
     rows = []
@@ -556,7 +559,9 @@ def depth_curve(directory=None) -> list[dict]:
         full = full_data_accuracy(f"manzali_{depth}", directory=directory)
         rows.append({"depth": depth, "published": published, "amato_hebbian": AMATO_HEBBIAN[depth],
                      "full_sgd": FULL_SGD[depth], "measured": None if full is None else full["at_best_val"],
-                     "final": None if full is None else full["final"], "max": None if full is None else full["max"],
+                     "measured_std": None if full is None else full["at_best_val_std"],
+                     "final": None if full is None else full["final"],
+                     "final_std": None if full is None else full["final_std"], "max": None if full is None else full["max"],
                      "seeds": None if full is None else full["seeds"], "file": None if full is None else full["file"]})
     return rows
 
@@ -564,19 +569,21 @@ def depth_curve(directory=None) -> list[dict]:
 def depth_lines(rows: list[dict]) -> None:
     """The measured depth curve beside the published one, one line per depth."""
     print(f"Krotov–Hopfield stack on all of CIFAR-10, test accuracy by depth; published: {DEPTH_SOURCE}")
-    print(f"  {'layers':>6}  {'published':>9}  {'measured':>8}  {'final':>6}  {'gap':>6}")
+    print(f"  {'layers':>6}  {'published':>9}  {'measured':>8}  {'final':>6}  {'gap':>6}  {'± std':>6}  {'seeds':>5}")
     for row in rows:
         if row["measured"] is None:
             print(f"  {row['depth']:>6}  {row['published']:>8.2f}%  not measured yet")
             continue
+        std = "" if row["measured_std"] is None else f"{row['measured_std']:.2f}"
         print(f"  {row['depth']:>6}  {row['published']:>8.2f}%  {row['measured']:>7.2f}%  {row['final']:>5.2f}%  "
-              f"{row['measured'] - row['published']:>+6.1f}")
+              f"{row['measured'] - row['published']:>+6.1f}  {std:>6}  {row['seeds']:>5}")
     measured = [r for r in rows if r["measured"] is not None]
     if measured:
-        print(f"  measured: the preset manzali_<layers>, one seed, test accuracy at the best-validation epoch "
-              f"(final: the last of the 20 read-out epochs); {measured[0]['file'].rsplit('/', 1)[0]}/")
-    if len(measured) < len(rows):
-        print(f"  to measure the missing depths: {DEPTH_COMMAND}")
+        print("  measured: the preset manzali_<layers>, test accuracy at the best-validation epoch (final: the last "
+              "of the 20 read-out epochs), the mean over the seeds; ± std: the sample standard deviation of the "
+              f"measured column; {measured[0]['file'].rsplit('/', 1)[0]}/")
+    if len(measured) < len(rows) or any(r["seeds"] < DEPTH_SEEDS for r in measured):
+        print(f"  to measure the missing depths and seeds: {DEPTH_COMMAND}")
 
 
 def depth_figure(rows: list[dict]) -> Figure:
@@ -586,9 +593,12 @@ def depth_figure(rows: list[dict]) -> Figure:
     ax = fig.subplots()
     depths = [r["depth"] for r in rows]
     ax.plot(depths, [r["published"] for r in rows], "o-", color="tab:blue", label="Krotov–Hopfield, published")
-    measured = [(r["depth"], r["measured"]) for r in rows if r["measured"] is not None]
+    measured = [(r["depth"], r["measured"], r["measured_std"] or 0.0) for r in rows if r["measured"] is not None]
     if measured:
-        ax.plot(*zip(*measured), "s--", color="tab:orange", label="Krotov–Hopfield, measured here")
+        seeds = min(r["seeds"] for r in rows if r["measured"] is not None)
+        label = "Krotov–Hopfield, measured here" + (f" (mean ± std, {seeds}+ seeds)" if seeds > 1 else " (one seed)")
+        x, y, err = zip(*measured)
+        ax.errorbar(x, y, yerr=err, fmt="s--", color="tab:orange", capsize=3, label=label)
     ax.plot(depths, [r["amato_hebbian"] for r in rows], "^:", color="tab:green", label="Hebbian of Amato et al.")
     ax.plot(depths, [r["full_sgd"] for r in rows], "v:", color="tab:gray", label="full SGD (backprop)")
     ax.set(xlabel="Hebbian layers before the linear classifier", ylabel="CIFAR-10 test accuracy (%)",
