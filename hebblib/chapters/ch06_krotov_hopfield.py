@@ -595,8 +595,9 @@ def depth_figure(rows: list[dict]) -> Figure:
     ax.plot(depths, [r["published"] for r in rows], "o-", color="tab:blue", label="Krotov–Hopfield, published")
     measured = [(r["depth"], r["measured"], r["measured_std"] or 0.0) for r in rows if r["measured"] is not None]
     if measured:
-        seeds = min(r["seeds"] for r in rows if r["measured"] is not None)
-        label = "Krotov–Hopfield, measured here" + (f" (mean ± std, {seeds}+ seeds)" if seeds > 1 else " (one seed)")
+        counts = sorted({r["seeds"] for r in rows if r["measured"] is not None})
+        seeds = f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]}–{counts[-1]} seeds"
+        label = "Krotov–Hopfield, measured here" + (" (one seed)" if counts == [1] else f" (mean ± std, {seeds})")
         x, y, err = zip(*measured)
         ax.errorbar(x, y, yerr=err, fmt="s--", color="tab:orange", capsize=3, label=label)
     ax.plot(depths, [r["amato_hebbian"] for r in rows], "^:", color="tab:green", label="Hebbian of Amato et al.")

@@ -196,7 +196,8 @@ ch6.filters_figure(result["layer"], n=48)
 # accuracy falls from 66.21 % to 45.45 %: the rule has no way to know which features the classifier will need.
 # The library builds the same stacks (`krotov_hopfield(depth=n)`, presets `manzali_1` … `manzali_5`) and runs
 # them through the pipeline (two Hebbian epochs at constant $\eta$, then the pipeline's Adam read-out, not his
-# 150 SGD epochs); the full-data runs are committed in `docs/results/`, and this cell prints them:
+# 150 SGD epochs); the full-data runs of three seeds are committed in `docs/results/`, and this cell prints
+# their mean and spread:
 
 # %%
 depth_rows = ch6.depth_curve()
@@ -213,7 +214,8 @@ ch6.depth_figure(depth_rows)
 # * The dynamics can stall when one unit wins everything; standardising the inputs per feature
 #   makes most initialisations converge.
 # * The conv version is the same rule on every patch, computed as convolutions.
-# * Stacked without any top-down signal, the layers lose accuracy with depth.
+# * Stacked without any top-down signal, the layers lose accuracy with depth; the error bars show how
+#   much the deeper stacks depend on the seed (where a few units take most of a layer's wins).
 #
 # The measured numbers beside the published ones:
 
