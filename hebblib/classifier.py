@@ -344,8 +344,8 @@ def train_end_to_end(model, train, val, test, *, epochs: int, lr: float = 1e-3, 
         # the Hebbian layers emulate bf16 products there (hebblib.update.bf16_products); autocast cannot
         warnings.warn(f"precision={precision!r} on a CPU without bf16 instructions (none of the flags amx_bf16, "
                       "avx512_bf16, bf16): autocast's bf16 products run a generic loop here (a backprop step "
-                      "measured at a twentieth of fp32's speed: docs/performance.md); 'fp32' or 'auto' is the fast choice on this CPU",
-                      stacklevel=3)  # past the flush_denormals wrapper: the caller's line
+                      "measured at a twentieth of fp32's speed: docs/performance.md); 'fp32' or 'auto' is the "
+                      "fast choice on this CPU", stacklevel=3)  # past the flush_denormals wrapper: the caller's line
 
     def cast():  # a fresh context each time
         return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)

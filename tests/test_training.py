@@ -258,8 +258,8 @@ def test_the_hybrid_refuses_bf16_before_any_data_and_auto_trains_it_in_fp32(tmp_
 
 @pytest.mark.parametrize("has_bf16", [False, True])
 def test_bf16_backprop_on_a_cpu_without_bf16_instructions_warns_that_it_is_slow(tmp_path, monkeypatch, has_bf16):
-    """Only where the CPU has no bf16 instructions (autocast's bf16 products are a generic loop there), and
-    before the first epoch; the run still trains in bf16 as asked."""
+    """Only where the CPU has no bf16 instructions (autocast's bf16 products are a generic loop there); the
+    run still trains as asked."""
     import warnings
 
     run = training.plan_run(_tiny("backprop", 0.125), out=tmp_path, precision="bf16", **TINY)

@@ -561,7 +561,8 @@ def depth_curve(directory=None) -> list[dict]:
                      "full_sgd": FULL_SGD[depth], "measured": None if full is None else full["at_best_val"],
                      "measured_std": None if full is None else full["at_best_val_std"],
                      "final": None if full is None else full["final"],
-                     "final_std": None if full is None else full["final_std"], "max": None if full is None else full["max"],
+                     "final_std": None if full is None else full["final_std"],
+                     "max": None if full is None else full["max"],
                      "seeds": None if full is None else full["seeds"], "file": None if full is None else full["file"]})
     return rows
 
