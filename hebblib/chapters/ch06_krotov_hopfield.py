@@ -554,16 +554,15 @@ def depth_curve(directory=None) -> list[dict]:
     (None for one seed); None where that depth has not been run yet."""
     from ..results import full_data_accuracy
 
+    # a row's key ← full_data_accuracy's key
+    taken = {"measured": "at_best_val", "measured_std": "at_best_val_std", "final": "final", "final_std": "final_std",
+             "max": "max", "seeds": "seeds", "file": "file"}
     rows = []
     for depth, published in MANZALI_TABLE.items():
         full = full_data_accuracy(f"manzali_{depth}", directory=directory)
         rows.append({"depth": depth, "published": published, "amato_hebbian": AMATO_HEBBIAN[depth],
-                     "full_sgd": FULL_SGD[depth], "measured": None if full is None else full["at_best_val"],
-                     "measured_std": None if full is None else full["at_best_val_std"],
-                     "final": None if full is None else full["final"],
-                     "final_std": None if full is None else full["final_std"],
-                     "max": None if full is None else full["max"],
-                     "seeds": None if full is None else full["seeds"], "file": None if full is None else full["file"]})
+                     "full_sgd": FULL_SGD[depth],
+                     **{key: None if full is None else full[source] for key, source in taken.items()}})
     return rows
 
 
@@ -594,13 +593,14 @@ def depth_figure(rows: list[dict]) -> Figure:
     ax = fig.subplots()
     depths = [r["depth"] for r in rows]
     ax.plot(depths, [r["published"] for r in rows], "o-", color="tab:blue", label="Krotov–Hopfield, published")
-    measured = [(r["depth"], r["measured"], r["measured_std"] or 0.0) for r in rows if r["measured"] is not None]
+    measured = [r for r in rows if r["measured"] is not None]
     if measured:
-        counts = sorted({r["seeds"] for r in rows if r["measured"] is not None})
+        counts = sorted({r["seeds"] for r in measured})
         seeds = f"{counts[0]} seeds" if len(counts) == 1 else f"{counts[0]}–{counts[-1]} seeds"
         label = "Krotov–Hopfield, measured here" + (" (one seed)" if counts == [1] else f" (mean ± std, {seeds})")
-        x, y, err = zip(*measured)
-        ax.errorbar(x, y, yerr=err, fmt="s--", color="tab:orange", capsize=3, label=label)
+        ax.errorbar([r["depth"] for r in measured], [r["measured"] for r in measured],
+                    yerr=[r["measured_std"] or 0.0 for r in measured], fmt="s--", color="tab:orange", capsize=3,
+                    label=label)
     ax.plot(depths, [r["amato_hebbian"] for r in rows], "^:", color="tab:green", label="Hebbian of Amato et al.")
     ax.plot(depths, [r["full_sgd"] for r in rows], "v:", color="tab:gray", label="full SGD (backprop)")
     ax.set(xlabel="Hebbian layers before the linear classifier", ylabel="CIFAR-10 test accuracy (%)",
