@@ -55,8 +55,9 @@ from .classifier import backward_step, extract_features, train_linear_probe
 from .dropout import FastDropout
 from .layers import compute_precision
 from .presets import build_model, resolve_preset
-from .runtime import (PRECISION_DTYPES, compile_problem, compiled_features, cpu_flags, cpu_model, denormals_flushed,
-                      describe_device, get_device, resolve_precision, seed_everything, set_flush_denormal_everywhere)
+from .runtime import (PRECISION_DTYPES, SPEED_FLAGS, compile_problem, compiled_features, cpu_flags, cpu_model,
+                      denormals_flushed, describe_device, get_device, resolve_precision, seed_everything,
+                      set_flush_denormal_everywhere)
 from .update import bf16_matmul, emulate_bf16, unfold_hebbian_term
 
 PATHS = ("naive", "fp32", "fp32+ftz", "bf16")
@@ -67,8 +68,6 @@ PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
     "bf16": ("bf16", "bf16", True, "device"),
 }
 COMPILED = "+compile"  # a path's name with this suffix: that path with the forward and update compiled
-SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
-               "amx_fp16", "amx_int8", "asimd", "sve", "bf16")
 WINDOWS = ("initial", "steady")
 
 

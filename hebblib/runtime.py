@@ -230,6 +230,11 @@ def cpu_has_bf16_instructions(flags=None) -> bool:
     return any(flag in flags for flag in BF16_INSTRUCTION_FLAGS)
 
 
+# the CPU flags that decide how fast this library's kernels run (named by the bench and the run records)
+SPEED_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16",
+               "amx_fp16", "amx_int8", "asimd", "sve", "bf16")
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``, else ``platform.processor()``)."""
     try:
@@ -240,6 +245,13 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def describe_cpu() -> dict:
+    """The CPU a timing was taken on, for result files: ``{"model": ..., "flags": [...]}`` (the
+    :data:`SPEED_FLAGS` it has, in that order)."""
+    flags = cpu_flags()
+    return {"model": cpu_model(), "flags": [flag for flag in SPEED_FLAGS if flag in flags]}
 
 
 def onednn_isa_cap() -> str | None:

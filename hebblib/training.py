@@ -49,8 +49,8 @@ from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, loa
                       precision_label, save_checkpoint, summarize_history, summarize_runs, write_json)
 from .layers import compute_precision
 from .update import BF16_MIN_FAN_IN
-from .runtime import (Precision, compile_problem, compiled_features, denormals_flushable, describe_device,
-                      flush_denormals, get_device, is_quick, keep_freed_memory, resolve_precision, seed_everything)
+from .runtime import (Precision, compile_problem, compiled_features, denormals_flushable, describe_cpu,
+                      describe_device, flush_denormals, get_device, is_quick, keep_freed_memory, resolve_precision, seed_everything)
 
 QUICK_SUPERVISED_EPOCHS = 3
 CUDA_CHECK_EVERY = 50  # updates between NaN/explosion checks on the GPU (each check is a host sync)
@@ -578,6 +578,7 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
         "description": preset.get("description"),
         "published": preset.get("published"), "source": preset.get("source"), "protocol": preset.get("protocol"),
         "seed": run.seed, "quick": run.options.quick, "data": run.data_info, "device": describe_device(run.device),
+        "cpu": describe_cpu(),  # the host's CPU: what the timings below were taken on
         "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": run.started,
         "architecture": preset["architecture"], "num_parameters": model.num_parameters(),
         "unsupervised": {**stats, "epochs": unsup.epochs, "batch_size": unsup.batch_size,

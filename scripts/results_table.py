@@ -26,7 +26,7 @@ DOCS = ROOT / "docs"
 STORE = DOCS / "results"
 VARIANT_KEYS = ("preset", "original", "change", "published", "published_std", "source", "description")
 # what a committed seed keeps of its results.json (not its run folder, a path of the machine that ran it)
-RUN_KEYS = ("seed", "device", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
+RUN_KEYS = ("seed", "device", "cpu", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
             "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
             "test_acc_at_best_val", "max_test_acc", "mean_test_acc_last_half", "best_val_epoch", "best_val_acc",
             "epochs", "competition", "epochs_option")
@@ -147,8 +147,17 @@ def _wall_and_speed(group: dict) -> str:
     return f"{wall / 60:.0f} min ({speed})"
 
 
+def _device(record: dict) -> str:
+    """``cpu (2 threads)``, with the CPU's model and speed flags where the record has them (since they are
+    recorded: older seeds say only the device)."""
+    cpu = record.get("cpu")
+    if not cpu or not record["device"].startswith("cpu"):
+        return record["device"]
+    return f"{record['device']} on {cpu['model']} ({' '.join(cpu['flags']) or 'no flags of note'})"
+
+
 def _devices(group: dict) -> str:
-    return "; ".join(dict.fromkeys(r["device"] for r in group["records"])) or "—"
+    return "; ".join(dict.fromkeys(_device(r) for r in group["records"])) or "—"
 
 
 def _protocol(group: dict) -> str:

@@ -572,3 +572,16 @@ def test_bf16_emulation_bench_prints_the_three_kinds_and_rejects_bad_settings(ca
     with pytest.raises(SystemExit):
         script.main(["--sizes", "0"])
     assert "--sizes, --repeats and --threads must be >= 1" in capsys.readouterr().err
+
+
+def test_results_table_names_the_cpu_of_the_seeds_that_recorded_it(table, tmp_path):
+    # an older seed without the CPU says only its device; a newer one names model and speed flags
+    _write_run(tmp_path / "runs", _record("bcm", 0, 70.0))
+    _write_run(tmp_path / "runs", {**_record("bcm", 1, 71.0),
+                                   "cpu": {"model": "AMD EPYC", "flags": ["avx2", "fma"]}})
+    table.collect(tmp_path / "runs")
+    stored = json.loads(next((tmp_path / "docs" / "results").glob("bcm*.json")).read_text())
+    assert [run.get("cpu") for run in stored["runs"]] == [None, {"model": "AMD EPYC", "flags": ["avx2", "fma"]}]
+    table.render()
+    device = _cells(_row((tmp_path / "docs" / "results.md").read_text(), "| `bcm`"))[HEAD.index("device")]
+    assert device == "cpu (2 threads); cpu (2 threads) on AMD EPYC (avx2 fma)"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hebblib import classifier, training
+from hebblib import classifier, runtime, training
 from hebblib.classifier import extract_features, lr_factor, train_linear_probe
 from hebblib.data import DeviceDataset
 from hebblib.errors import HebbianDivergenceError
@@ -356,6 +356,10 @@ def test_the_named_steps_one_by_one_give_the_same_run(tmp_path, finished_run):
     whole = finished_run[1]
     assert history == whole["epochs"] and record["config_hash"] == whole["config_hash"]
     assert record["final_test_acc"] == whole["final_test_acc"] and record["complete"]
+    # the timings name the CPU they were taken on
+    assert record["cpu"] == {"model": runtime.cpu_model(),
+                             "flags": [f for f in runtime.SPEED_FLAGS if f in runtime.cpu_flags()]}
+    assert isinstance(record["cpu"]["model"], str) and record["cpu"]["model"]
 
 
 def test_seeds_are_derived_in_one_place():
