@@ -50,7 +50,8 @@ from .results import (PROTOCOL_VERSION, config_hash, default_out, group_dir, loa
 from .layers import compute_precision
 from .update import BF16_MIN_FAN_IN
 from .runtime import (Precision, compile_problem, compiled_features, denormals_flushable, describe_cpu,
-                      describe_device, flush_denormals, get_device, is_quick, keep_freed_memory, resolve_precision, seed_everything)
+                      describe_device, flush_denormals, get_device, is_quick, keep_freed_memory, resolve_precision,
+                      seed_everything)
 
 QUICK_SUPERVISED_EPOCHS = 3
 CUDA_CHECK_EVERY = 50  # updates between NaN/explosion checks on the GPU (each check is a host sync)

@@ -26,8 +26,8 @@ DOCS = ROOT / "docs"
 STORE = DOCS / "results"
 VARIANT_KEYS = ("preset", "original", "change", "published", "published_std", "source", "description")
 # what a committed seed keeps of its results.json (not its run folder, a path of the machine that ran it)
-RUN_KEYS = ("seed", "device", "cpu", "torch_version", "hebblib_version", "started_at", "data", "precision", "config_hash",
-            "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
+RUN_KEYS = ("seed", "device", "cpu", "torch_version", "hebblib_version", "started_at", "data", "precision",
+            "config_hash", "recipe_hash", "num_parameters", "unsupervised", "supervised", "timings_s", "final_test_acc",
             "test_acc_at_best_val", "max_test_acc", "mean_test_acc_last_half", "best_val_epoch", "best_val_acc",
             "epochs", "competition", "epochs_option")
 
