@@ -579,7 +579,8 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
         "description": preset.get("description"),
         "published": preset.get("published"), "source": preset.get("source"), "protocol": preset.get("protocol"),
         "seed": run.seed, "quick": run.options.quick, "data": run.data_info, "device": describe_device(run.device),
-        "cpu": describe_cpu(),  # the host's CPU: what the timings below were taken on
+        # the host's CPU: what the timings below were taken on (a run resumed on another machine: the last one)
+        "cpu": describe_cpu(),
         "torch_version": torch.__version__, "hebblib_version": _version(), "started_at": run.started,
         "architecture": preset["architecture"], "num_parameters": model.num_parameters(),
         "unsupervised": {**stats, "epochs": unsup.epochs, "batch_size": unsup.batch_size,
