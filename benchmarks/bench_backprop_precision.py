@@ -27,8 +27,7 @@ def main(argv=None) -> int:
     import torch.nn.functional as F
 
     from hebblib import training
-    from hebblib.bench import SPEED_FLAGS
-    from hebblib.runtime import cpu_flags, cpu_model, flush_denormals
+    from hebblib.runtime import cpu_model, describe_cpu, flush_denormals
 
     torch.set_num_threads(args.threads)
     run = training.plan_run(args.preset, source="subset", device="cpu", quick=True, progress=False)
@@ -44,7 +43,7 @@ def main(argv=None) -> int:
         loss.backward()
         optimizer.step()
 
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"{cpu_model()} ({flags}); {args.threads} thread(s); preset {args.preset}, batch 64")
     with flush_denormals():
         step(False), step(True)  # warm-up

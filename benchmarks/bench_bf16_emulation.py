@@ -21,8 +21,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hebblib import update  # noqa: E402
-from hebblib.bench import SPEED_FLAGS, measured_peak  # noqa: E402
-from hebblib.runtime import cpu_flags, cpu_model  # noqa: E402
+from hebblib.bench import measured_peak  # noqa: E402
+from hebblib.runtime import cpu_model, describe_cpu  # noqa: E402
 
 
 def rates(size: int, repeats: int, native: bool) -> dict:
@@ -52,7 +52,7 @@ def main(argv=None) -> int:
         parser.error(f"--sizes, --repeats and --threads must be >= 1; got {args.sizes}, {args.repeats}, "
                      f"{args.threads}")
     torch.set_num_threads(args.threads)
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"CPU: {cpu_model()}; {flags or 'no flags of note'}; torch CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; {args.threads} threads; torch {torch.__version__}; "
           f"bf16 products by default: {'emulated' if update.emulate_bf16(torch.device('cpu')) else 'native'}")

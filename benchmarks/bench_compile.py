@@ -22,9 +22,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hebblib import training  # noqa: E402
-from hebblib.bench import SPEED_FLAGS  # noqa: E402
 from hebblib.layers import compute_precision, one_step_updates  # noqa: E402
-from hebblib.runtime import compile_problem, compiled_features, cpu_flags, cpu_model  # noqa: E402
+from hebblib.runtime import compile_problem, compiled_features, cpu_model, describe_cpu  # noqa: E402
 
 PRESETS = ("soft", "hard_basic", "optimal", "bcm", "temporal", "adaptive", "presynaptic", "dale", "depthwise",
            "residual", "lagani_short", "softhebb_paper")
@@ -76,7 +75,7 @@ def main(argv=None) -> int:
         parser.error(f"torch.compile can't run here: {problem}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"CPU: {cpu_model()}; {flags}; {torch.get_num_threads()} threads; torch {torch.__version__}")
     print(f"{'preset':<15} {'batch':>5} {'eager s':>8} {'compiled s':>10} {'ratio':>6}  fp32 ΔW, compiled vs eager")
     for name in args.presets:

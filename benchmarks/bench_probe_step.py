@@ -47,8 +47,7 @@ def main(argv=None) -> int:
 
     import hebblib.classifier as current
     from hebblib.dropout import FastDropout
-    from hebblib.bench import SPEED_FLAGS
-    from hebblib.runtime import cpu_flags, cpu_model
+    from hebblib.runtime import cpu_model, describe_cpu
 
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
@@ -68,7 +67,7 @@ def main(argv=None) -> int:
                                             generator=torch.Generator().manual_seed(1), compile=args.compile)
         return time.perf_counter() - started, head[1].weight.detach().clone(), history
 
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"{cpu_model()} ({flags}); {args.threads} thread(s); {args.rows:,} rows × {args.width:,} bf16 features, "
           f"batch 64{', compiled batches' if args.compile else ''}")
     epoch(other, other_dropout.FastDropout)

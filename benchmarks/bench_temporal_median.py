@@ -24,11 +24,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hebblib import competitions  # noqa: E402
-from hebblib.bench import SPEED_FLAGS, subnormals  # noqa: E402
+from hebblib.bench import subnormals  # noqa: E402
 from hebblib.competitions import TemporalCompetition, lower_median  # noqa: E402
 from hebblib.layers import compute_precision  # noqa: E402
 from hebblib.presets import build_model, resolve_preset  # noqa: E402
-from hebblib.runtime import cpu_flags, cpu_model  # noqa: E402
+from hebblib.runtime import cpu_model, describe_cpu  # noqa: E402
 
 SHAPES = {"conv1": (96, 32, 32), "conv2": (384, 16, 16), "conv3": (1536, 8, 8)}
 DTYPES = {"bf16": torch.bfloat16, "fp32": torch.float32}
@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"CPU: {cpu_model()} ({flags}); {args.threads} thread(s), {args.dtype}, window {args.window}, "
           f"batch {args.batch}")
     print(f"{'layer':6} {'torch.median s':>15} {'lower_median s':>15} {'ratio':>6} {'equal':>6} {'forward s':>10}")

@@ -21,8 +21,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hebblib.bench import SPEED_FLAGS, measured_peak  # noqa: E402
-from hebblib.runtime import PRECISION_DTYPES, cpu_flags, cpu_model  # noqa: E402
+from hebblib.bench import measured_peak  # noqa: E402
+from hebblib.runtime import PRECISION_DTYPES, cpu_model, describe_cpu  # noqa: E402
 
 
 def trace(dtype: torch.dtype, seconds: float, pause: float) -> list[float]:
@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         parser.error(f"--threads must be >= 1, --seconds > 0 and --pause >= 0; got {args.threads}, "
                      f"{args.seconds}, {args.pause}")
     torch.set_num_threads(args.threads)
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"CPU: {cpu_model()}; {flags or 'no flags of note'}; {args.threads} threads; torch {torch.__version__}")
     for name in args.dtype:
         values = trace(PRECISION_DTYPES[name], args.seconds, args.pause)

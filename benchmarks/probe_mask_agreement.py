@@ -45,8 +45,7 @@ def main(argv=None) -> int:
     import torch
 
     from hebblib import classifier
-    from hebblib.bench import SPEED_FLAGS
-    from hebblib.runtime import cpu_flags, cpu_model
+    from hebblib.runtime import cpu_model, describe_cpu
     from hebblib.training import hebbian_phase, initial_model, plan_run, prepare_data, run_folder, split_features
 
     if args.threads:
@@ -58,7 +57,7 @@ def main(argv=None) -> int:
     model = initial_model(run)
     hebbian_phase(run, model)
     feats, mirrored = split_features(run, model)
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"{cpu_model()} ({flags}); {torch.get_num_threads()} thread(s); {run.label}, features "
           f"{run.timings['features']:.0f} s")
     sup, head0 = run.config.supervised, copy.deepcopy(torch.nn.Sequential(model.dropout, model.classifier))

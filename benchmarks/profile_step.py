@@ -26,10 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hebblib import training  # noqa: E402
-from hebblib.bench import SPEED_FLAGS  # noqa: E402
 from hebblib.layers import compute_precision  # noqa: E402
-from hebblib.runtime import (PRECISION_DTYPES, compile_problem, compiled_features, cpu_flags,  # noqa: E402
-                             cpu_model, flush_denormals)
+from hebblib.runtime import (PRECISION_DTYPES, compile_problem, compiled_features, cpu_model,  # noqa: E402
+                             describe_cpu, flush_denormals)
 
 MODES = ("train", "features")
 
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
             for x in xs[args.warmup:]:
                 step(x)
             seconds = time.perf_counter() - start
-    flags = " ".join(f for f in SPEED_FLAGS if f in cpu_flags())
+    flags = " ".join(describe_cpu()["flags"])
     print(f"CPU: {cpu_model()}; {flags or 'no flags of note'}; {args.threads} threads; torch {torch.__version__}")
     print(f"{args.preset} {args.mode}, {args.precision}, {'compiled' if compiled else 'eager'}, batch {size}: "
           f"{1000 * seconds / args.batches:.1f} ms a batch, {size * args.batches / seconds:.1f} img/s")
