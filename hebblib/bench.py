@@ -10,12 +10,15 @@ that a busy machine or a drifting clock affects them alike:
 * ``fp32``: device-resident data, the Hebbian term as one ``conv2d_weight`` call, fp32, subnormals not flushed
   (the fast path before subnormals were found);
 * ``fp32+ftz``: the same with subnormals flushed to zero on every thread (:func:`hebblib.runtime.flush_denormals`);
+* ``fp32+ftz+patches`` (CPU): flushed, and each layer's fp32 products as the library picks them: from explicit
+  patches (two matrix products sharing one copy of them) in the wide layers, from
+  :data:`hebblib.layers.FP32_MATMUL_MIN_FAN_IN` inputs a filter up, ``conv2d_weight`` below;
 * ``bf16``: flushed, the layers' products in bf16 (:func:`hebblib.layers.compute_precision`);
 * with ``compile=True`` (``--compile``) also ``<default>+compile``: the default path with the forward pass and
   the update fused by ``torch.compile`` (:func:`hebblib.runtime.compiled_features`), compiled once before the
   clock starts; its per-layer split is not measurable (the layers' passes are fused across layers).
 
-The default path is ``bf16`` or ``fp32+ftz``, as ``--precision`` resolves on this machine
+The default path is ``bf16`` or ``fp32+ftz+patches`` (``fp32`` on a GPU), as ``--precision`` resolves on this machine
 (:func:`hebblib.runtime.resolve_precision`; the reason is printed). A precision whose matrix product one small
 probe finds at less than half fp32's speed is left out of the paths and of the feature extraction unless it is
 the default's, and the report says so with the probe's rates (:func:`slow_dtypes`). On a CPU without bf16
@@ -60,13 +63,16 @@ from .runtime import (PRECISION_DTYPES, SPEED_FLAGS, compile_problem, compiled_f
                       set_flush_denormal_everywhere)
 from .update import bf16_matmul, emulate_bf16, unfold_hebbian_term
 
-PATHS = ("naive", "fp32", "fp32+ftz", "bf16")
+PATHS = ("naive", "fp32", "fp32+ftz", "fp32+ftz+patches", "bf16")
 PATH_SETTINGS = {  # precision, Hebbian term, subnormals flushed, input pipeline
     "naive": ("fp32", "unfold", False, "loader"),
     "fp32": ("fp32", "conv2d_weight", False, "device"),
     "fp32+ftz": ("fp32", "conv2d_weight", True, "device"),
+    "fp32+ftz+patches": ("fp32", "patches", True, "device"),
     "bf16": ("bf16", "bf16", True, "device"),
 }
+# the layers' fp32 products per Hebbian term: the convolutions throughout, or as the library picks them (None)
+FP32_KERNEL = {"unfold": "conv", "conv2d_weight": "conv", "patches": None, "bf16": None}
 COMPILED = "+compile"  # a path's name with this suffix: that path with the forward and update compiled
 WINDOWS = ("initial", "steady")
 
@@ -91,6 +97,23 @@ def naive_update():
         yield
     finally:
         layers_module.hebbian_term = fast
+
+
+@contextlib.contextmanager
+def fp32_products(model, kernel):
+    """Every Hebbian layer's ``fp32_kernel`` set to ``kernel`` for the duration; restored afterwards."""
+    layers = list(model.hebbian_layers().values())
+    saved = [layer.__dict__.get("fp32_kernel", "class") for layer in layers]
+    for layer in layers:
+        layer.fp32_kernel = kernel
+    try:
+        yield
+    finally:
+        for layer, value in zip(layers, saved):
+            if value == "class":
+                layer.__dict__.pop("fp32_kernel", None)
+            else:
+                layer.fp32_kernel = value
 
 
 @contextlib.contextmanager
@@ -207,7 +230,8 @@ def _train_window(model, batches, path, device, batch_size=None) -> tuple[float,
     timers = contextlib.nullcontext({}) if fused else layer_timers(model, device)
     model.train()
     images = 0
-    with subnormals(flush, device), swap, timers as split, compute_precision(model, PRECISION_DTYPES[precision]):
+    with (subnormals(flush, device), swap, timers as split, compute_precision(model, PRECISION_DTYPES[precision]),
+          fp32_products(model, FP32_KERNEL[update])):
         _sync(device)
         start = time.perf_counter()
         for x in batches:
@@ -297,8 +321,9 @@ def bench(preset: str = "soft", device=None, quick: bool = False, batches: int |
     model = build_model(config).to(device)
     flops = layer_flops(model, host_float[:1].to(device))
     flops_per_image = 2 * sum(flops.values())  # forward conv + Hebbian term of every layer
-    paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")  # no subnormal question on a GPU
-    default = "bf16" if chosen.name == "bf16" else ("fp32+ftz" if device.type == "cpu" else "fp32")
+    # no subnormal question on a GPU, and its fp32 products are the convolutions (cuDNN)
+    paths = PATHS if device.type == "cpu" else ("naive", "fp32", "bf16")
+    default = "bf16" if chosen.name == "bf16" else ("fp32+ftz+patches" if device.type == "cpu" else "fp32")
     # a precision the hardware is very slow at is left out (said in the report), unless it is the default's
     left_out = {name: why for name, why in slow_dtypes(device).items() if name != chosen.name}
     for name, why in left_out.items():
@@ -437,20 +462,20 @@ def format_report(r: dict) -> str:
         what = ("the first batches after initialisation" if window == "initial"
                 else f"after {r['warm_batches']} batches of training")
         lines.append(f"  {window} window ({what}):")
-        lines.append(f"    {'path':<16} {'img/s':>8} {'vs naive':>9} {'GFLOP/s':>8} {'of peak':>8}   "
+        lines.append(f"    {'path':<24} {'img/s':>8} {'vs naive':>9} {'GFLOP/s':>8} {'of peak':>8}   "
                      f"{'fastest round: img/s':>20} {'of peak':>8}")
         for path, row in rows.items():
             mark = "  ← default" if path == r["default_path"] else ""
-            lines.append(f"    {path:<16} {row['img_s']:8.1f} {row['speedup']:8.2f}x {row['flop_s'] / 1e9:8.1f} "
+            lines.append(f"    {path:<24} {row['img_s']:8.1f} {row['speedup']:8.2f}x {row['flop_s'] / 1e9:8.1f} "
                          f"{100 * row['fraction_of_peak']:6.0f} %   {row['best_img_s']:20.1f} "
                          f"{100 * row['best_fraction_of_peak']:6.0f} % ({row['peak_dtype']}){mark}")
         lines.append("    per layer, seconds per batch (forward / update):")
         names = list(next(iter(rows.values()))["layers"])
-        lines.append("      " + f"{'':<16}" + "".join(f"{n:>20}" for n in names))
+        lines.append("      " + f"{'':<24}" + "".join(f"{n:>20}" for n in names))
         for path, row in rows.items():
             cells = "".join(f"{row['layers'][n]['forward']:9.3f} /{row['layers'][n]['update']:8.3f}"
                             if n in row["layers"] else f"{'(fused)':>18}" for n in names)
-            lines.append(f"      {path:<16}{cells}")
+            lines.append(f"      {path:<24}{cells}")
     ex = r["classifier_extract_img_s"]
     lines += [
         "",

@@ -47,6 +47,13 @@ CHANNELS_LAST_MIN_FAN_IN = 2048
 # A frozen layer (feature extraction) forms its bf16 products with the convolution kernel below this fan-in,
 # where no Hebbian term shares the patches; above it the patches' matrix product was as fast (soft's conv3)
 FROZEN_MATMUL_MIN_FAN_IN = 2048
+# A learning layer on the CPU forms its fp32 products from explicit patches from this fan-in up: the forward and
+# the Hebbian term, two matrix products sharing one copy of the patches, against oneDNN's convolution and its
+# weight gradient (soft's conv3, 3,456 inputs: 1.19x for the two on a 2-core AMD EPYC with AVX2, where the
+# weight gradient ran at 76-86 GFLOP/s and the products near the matrix peak; conv2, 864 inputs: 1.02x, so
+# not there). The order of the sums changes, not the maths (docs/performance.md)
+FP32_MATMUL_MIN_FAN_IN = 2048
+FP32_KERNELS = (None, "conv", "matmul")
 
 def _check_size(name: str, value, minimum: int) -> None:
     """``kernel_size``, ``stride``, ``padding``, ``dilation``: an int >= ``minimum`` or a pair of them."""
@@ -94,6 +101,10 @@ class _HebbianBase(nn.Module):
     # How the bf16 products are formed: None picks per layer (update.low_precision_kernel), or force
     # 'matmul' (explicit patches, shared by the forward and the update) or 'conv' (the library's convolutions)
     low_precision_kernel = None
+    # How the fp32 products are formed: None picks (explicit patches for a learning CPU layer from
+    # FP32_MATMUL_MIN_FAN_IN up, else the convolutions), or force 'conv' (conv2d and its weight gradient:
+    # the bench's fp32 paths) or 'matmul' (patches, shared by the forward and the update)
+    fp32_kernel = None
     # sums over the batch (ΔW, win counts): the identity in one process, over the processes of a data-parallel
     # run (hebblib.distributed)
     reducer = LOCAL
@@ -204,11 +215,13 @@ class _HebbianBase(nn.Module):
         return norms.repeat_interleave(out_channels // groups, dim=1) if groups > 1 else norms
 
     def _low_precision_kernel(self, x_padded):
-        """'matmul' or 'conv' where this layer's products run in ``compute_dtype`` (bf16), None for fp32."""
-        if (self.compute_dtype == torch.float32 or self.groups != 1 or self.update_via != "direct"
-                or x_padded.dtype != torch.float32):
+        """'matmul' or 'conv' where this layer's products run in ``compute_dtype`` (bf16), or in fp32 from
+        explicit patches ('matmul': :meth:`_fp32_kernel`); None for fp32 convolutions."""
+        if self.groups != 1 or self.update_via != "direct" or x_padded.dtype != torch.float32:
             return None
         fan_in = self._weight4d()[0].numel()
+        if self.compute_dtype == torch.float32:
+            return self._fp32_kernel(x_padded, fan_in)
         if fan_in < BF16_MIN_FAN_IN:  # the image-facing layers: fp32 (update.BF16_MIN_FAN_IN)
             return None
         if self.low_precision_kernel is not None:
@@ -217,9 +230,18 @@ class _HebbianBase(nn.Module):
             return "conv"  # frozen: no update shares the patches (soft's conv2: oneDNN 1.5x less CPU time)
         return low_precision_kernel(x_padded.device.type, fan_in)
 
+    def _fp32_kernel(self, x_padded, fan_in):
+        """'matmul' where this layer's fp32 products come from explicit patches, else None."""
+        if self.fp32_kernel not in FP32_KERNELS:
+            raise ValueError(f"{self.name}: fp32_kernel={self.fp32_kernel!r}; valid choices: None, 'conv', 'matmul'")
+        if self.fp32_kernel is not None:
+            return self.fp32_kernel if self.fp32_kernel == "matmul" else None
+        wide = x_padded.device.type == "cpu" and fan_in >= FP32_MATMUL_MIN_FAN_IN
+        return "matmul" if wide and self.training and self.plastic else None
+
     def _patches(self, x_padded):
-        """The input patches in ``compute_dtype`` (N, H', W', kh·kw·C) when the layer forms its bf16 products
-        as matrix products, else None."""
+        """The input patches in ``compute_dtype`` (N, H', W', kh·kw·C) when the layer forms its products as
+        matrix products, else None."""
         if self._low_precision_kernel(x_padded) != "matmul":
             return None
         return unfold_patches(x_padded.to(self.compute_dtype, memory_format=torch.channels_last),
@@ -231,9 +253,10 @@ class _HebbianBase(nn.Module):
         # channels-last inputs or mix layouts slowly), else channels-last as computed (a frozen network's
         # activation, pooling and next layer take it as it is: the feature extraction)
         learning = self.training and self.plastic
-        if patches is not None:  # bf16 (N·H'·W', K) @ (K, out) with fp32 accumulation
+        if patches is not None:  # (N·H'·W', K) @ (K, out): bf16 with fp32 accumulation, or fp32
             n, h, w_, k = patches.shape
-            u = bf16_matmul(patches.view(-1, k), weight_matrix(weight).to(patches.dtype).t())
+            product = bf16_matmul if patches.dtype == torch.bfloat16 else torch.matmul
+            u = product(patches.view(-1, k), weight_matrix(weight).to(patches.dtype).t())
             if not learning:
                 return u.float().view(n, h, w_, -1).permute(0, 3, 1, 2)
             out = torch.empty((n, u.shape[1], h, w_), dtype=torch.float32, device=u.device)
@@ -296,7 +319,7 @@ class _HebbianBase(nn.Module):
             r, s = self.rule(y, u)
             if r.shape[-2:] != u.shape[-2:]:
                 delta = hebbian_term_broadcast(x_padded, r, weight.shape)
-            elif patches is not None:  # bf16 operands, fp32 accumulation: one matrix product
+            elif patches is not None:  # one matrix product (bf16 operands: fp32 accumulation)
                 delta = hebbian_term_from_patches(patches, r, weight.shape)
             elif self._low_precision_kernel(x_padded) == "conv":
                 dtype, cl = self.compute_dtype, torch.channels_last

@@ -44,7 +44,7 @@ def test_every_path_and_window_is_measured_against_the_naive_baseline(report):
 
 def test_the_report_says_what_ran_where(report):
     result, text = report
-    assert result["default_path"] == ("bf16" if result["precision"]["name"] == "bf16" else "fp32+ftz")
+    assert result["default_path"] == ("bf16" if result["precision"]["name"] == "bf16" else "fp32+ftz+patches")
     assert result["precision"]["requested"] == "fp32" and result["precision"]["reason"]
     assert result["threads"] == torch.get_num_threads()
     assert isinstance(result["subnormals_flush_everywhere"], bool)
@@ -94,3 +94,27 @@ def test_the_bench_leaves_the_flush_state_as_it_found_it(report):
 def test_peak_is_measured_per_dtype():
     assert measured_peak(torch.device("cpu"), torch.float32, size=64, repeats=1) > 0
     assert measured_peak(torch.device("cpu"), torch.bfloat16, size=64, repeats=1) > 0
+
+
+def test_the_fp32_paths_form_their_products_as_they_say(monkeypatch):
+    """``fp32+ftz``: conv2d_weight in every layer; ``fp32+ftz+patches``: soft's conv3 (3,456 inputs a filter)
+    from patches, conv1 and conv2 by conv2d_weight; the layers' own choice comes back after each."""
+    from hebblib import layers as layers_module
+    from hebblib.bench import _train_window
+    from hebblib.presets import build_model, resolve_preset
+
+    calls = []
+    for name in ("hebbian_term", "hebbian_term_from_patches"):
+        real = getattr(layers_module, name)
+        monkeypatch.setattr(layers_module, name, lambda *a, _real=real, _name=name, **k: (
+            calls.append((_name, tuple(a[2]))), _real(*a, **k))[1])
+    torch.manual_seed(0)
+    model = build_model(resolve_preset("soft"))
+    batch = [torch.randn(2, 3, 32, 32)]
+    conv3 = (1536, 384, 3, 3)
+    for path, conv3_term in (("fp32+ftz", "hebbian_term"), ("fp32+ftz+patches", "hebbian_term_from_patches")):
+        calls.clear()
+        _train_window(model, batch, path, torch.device("cpu"))
+        assert [c for c in calls if c[1] == conv3] == [(conv3_term, conv3)]
+        assert {c[0] for c in calls if c[1] != conv3} == {"hebbian_term"} and len(calls) == 3
+        assert all("fp32_kernel" not in layer.__dict__ for layer in model.hebbian_layers().values())

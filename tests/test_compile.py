@@ -136,12 +136,13 @@ def test_the_bench_times_the_compiled_path_beside_the_others():
     result = bench("soft", device="cpu", quick=True, batches=1, batch_size=16, rounds=1, warm_batches=1,
                    classifier_epochs=1, print_fn=lines.append, precision="fp32", compile=True)
     for window in ("initial", "steady"):
-        row = result["unsupervised"][window]["fp32+ftz+compile"]
+        row = result["unsupervised"][window]["fp32+ftz+patches+compile"]
         assert row["img_s"] > 0 and row["peak_dtype"] == "fp32" and row["layers"] == {}
-        assert set(result["unsupervised"][window]) == {"naive", "fp32", "fp32+ftz", "bf16", "fp32+ftz+compile"}
+        assert set(result["unsupervised"][window]) == {"naive", "fp32", "fp32+ftz", "fp32+ftz+patches", "bf16",
+                                                       "fp32+ftz+patches+compile"}
     assert result["classifier_extract_img_s"]["fp32+compile"] > 0 and result["classifier_epoch_compiled_s"] > 0
     report = "\n".join(lines)
-    assert "fp32+ftz+compile" in report and "(fused)" in report and "fp32+compile" in report
+    assert "fp32+ftz+patches+compile" in report and "(fused)" in report and "fp32+compile" in report
     assert "compiled batches:" in report
 
 

@@ -18,7 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import reference_hebbian as ref
 from hebblib import HebbianConv2d, HebbianLinear, classifier, runtime, training
+from hebblib import layers as layers_module
 from hebblib import update as update_module
 from hebblib.cli import main as cli_main
 from hebblib.config import RunOptions
@@ -113,6 +115,62 @@ def test_kernel_choice_per_device_and_fan_in():
     assert low_precision_kernel("cpu", 75) == "conv"  # SoftHebb's conv1 (3·5·5)
     assert low_precision_kernel("cpu", 864) == "matmul"  # conv2 (96·3·3)
     assert low_precision_kernel("cuda", 3456) == "conv"  # cuDNN on the GPU
+
+
+# ----- fp32 products from patches: wide learning layers on the CPU ------------------------------------------
+def _wide_layer(fan_in_channels=256, **options):  # 256·3·3 = 2,304 inputs a filter: from FP32_MATMUL_MIN_FAN_IN up
+    return HebbianConv2d(fan_in_channels, 6, 3, padding=1, padding_mode="reflect", init="unit_norm",
+                         update_norm="none", generator=torch.Generator().manual_seed(3), **options)
+
+
+def test_fp32_kernel_choice_wide_learning_cpu_layers_only():
+    assert layers_module.FP32_MATMUL_MIN_FAN_IN == 2048
+    wide, narrow = _wide_layer(), _wide_layer(227)  # 2,304 and 2,043 inputs a filter
+    x = torch.zeros(1, 256, 6, 6)
+    assert wide.train()._low_precision_kernel(x) == "matmul"
+    assert narrow.train()._low_precision_kernel(x[:, :227]) is None
+    assert wide.eval()._low_precision_kernel(x) is None  # frozen: the convolution (the feature extraction)
+    assert wide.train()._low_precision_kernel(x.to("meta")) is None  # not the CPU: cuDNN's convolutions
+    wide.fp32_kernel = "conv"
+    assert wide._low_precision_kernel(x) is None
+    narrow.fp32_kernel = "matmul"
+    assert narrow._low_precision_kernel(x[:, :227]) == "matmul"
+    wide.fp32_kernel = "gemm"
+    with pytest.raises(ValueError, match="'gemm'.*None, 'conv', 'matmul'"):
+        wide(x)
+
+
+@pytest.mark.parametrize("rule, competition", [("softhebb", {"temperature": 0.7}), ("instar", {})],
+                         ids=["softhebb_soft_wta", "instar_hard_wta"])
+def test_fp32_products_from_patches_match_the_loop_reference(rule, competition, monkeypatch):
+    """A wide learning layer (fp32, CPU) forms u and ΔW from explicit patches (spied on); both, and the weights
+    after each step, agree with the float64 loop reference to fp32's rounding over 2,304-term sums (a wrong
+    sign, transposition or factor is off by order 1)."""
+    calls = []
+
+    def spy(*args):
+        calls.append(1)
+        return hebbian_term_from_patches(*args)
+
+    monkeypatch.setattr(layers_module, "hebbian_term_from_patches", spy)
+    name = "soft_wta" if competition else "hard_wta"
+    layer = _wide_layer(rule={"name": rule}, competition={"name": name, **competition}).train()
+    reference = ref.ReferenceLayer(layer.weight.double(), padding=1, padding_mode="reflect", rule=rule,
+                                   competition=name, competition_options=competition)
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(2):
+        x = torch.randn(2, 256, 5, 6, generator=generator)
+        with torch.no_grad():
+            u = layer(x)
+        u_ref, _, _ = reference.step(x.double())
+        for actual, expected in ((u, u_ref), (layer.delta_w, reference.delta_w)):
+            scale = float(expected.abs().max())
+            assert float((actual.double() - expected).abs().max()) <= 2e-5 * scale
+            assert float((-actual.double() - expected).abs().max()) > 0.5 * scale  # the check sees a sign
+        layer.apply_update(0.05)
+        reference.apply(0.05)
+        assert float((layer.weight.detach().double() - reference.weight).abs().max()) <= 1e-5
+    assert len(calls) == 2
 
 
 # ----- the pieces of the bf16 path against independent formulations ---------------------------------------
@@ -238,7 +296,8 @@ def test_the_soft_tolerance_separates_right_from_wrong(subset_batches):
 
 def test_the_fp32_path_is_unchanged_by_the_precision_machinery(subset_batches):
     """compute_precision(float32), the flush and channels-last are not on the fp32 path: the same bits as a
-    layer that never heard of them (the conv2d_weight engine, checked against the reference elsewhere)."""
+    layer that never heard of them (the conv2d_weight engine, checked against the reference elsewhere, and
+    for conv3's 3,456 inputs the fp32 patch products, checked above)."""
     x = subset_batches["standardize"][0][:4]
     torch.manual_seed(0)
     model = build_model(resolve_preset("soft"))
