@@ -1,5 +1,5 @@
 """Training throughput of the SoftHebb 3-layer network: the engine's update (one ``conv2d_weight`` call
-per layer) against a naive baseline that builds every patch with ``F.unfold`` and multiplies.
+per layer; on the CPU the third layer's from explicit patches) against a naive baseline that builds every patch with ``F.unfold`` and multiplies.
 
     BN(affine=False) → HebbianConv2d 3→96 k5 p2 → Triangle(0.7) → MaxPool(4, 2, 1)
     → BN → HebbianConv2d 96→384 k3 p1 → Triangle(1.4) → MaxPool(4, 2, 1)
@@ -66,10 +66,14 @@ def naive_update():
         return unfold_hebbian_term(x, r, weight_shape, stride, dilation)
 
     hebblib.layers.hebbian_term = unfolded
+    # every layer's update through the Hebbian term swapped above, the wide ones' included (which the engine
+    # forms from explicit patches on the CPU: hebblib.layers.FP32_MATMUL_MIN_FAN_IN)
+    hebblib.layers.HebbianConv2d.fp32_kernel = "conv"
     try:
         yield
     finally:
         hebblib.layers.hebbian_term = original
+        del hebblib.layers.HebbianConv2d.fp32_kernel
 
 
 def variant(name):

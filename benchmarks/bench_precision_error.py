@@ -7,9 +7,14 @@ its ΔW (after the layer's update normalisation) is computed five ways from the 
 each compared with fp32's as ``‖ΔW − ΔW_fp32‖ / ‖ΔW_fp32‖`` per layer:
 
 * ``bf16``: the bf16 path as the pipeline runs it (forward and update products in bf16, every layer);
-* ``bf16 update``: fp32 forward, only the Hebbian term in bf16 (the same kernel the layer uses);
+* ``bf16 update``: fp32 forward (by the convolutions), only the Hebbian term in bf16 (the same kernel the layer
+  uses);
 * ``fp64``: the whole network in float64: how much the fp32 engine itself differs from exact arithmetic;
 * ``fp32, 1 thread``: fp32 on one thread instead of several (other summation orders, same precision);
+* ``fp32 convs``: fp32 with every layer's products by the convolutions (``conv2d_weight`` for the Hebbian term),
+  where the default forms a wide learning layer's from explicit patches on the CPU
+  (:data:`hebblib.layers.FP32_MATMUL_MIN_FAN_IN`); ``convs − fp64`` is its distance from float64, to set beside
+  ``fp64`` (the default's, relative to fp32's ΔW instead of float64's: the same to the digits shown);
 * ``next batch``: fp32 on the following batch: how much ΔW changes from one batch to the next anyway.
 
 Hard winner-take-all updates are discontinuous (a near tie decides which unit learns at a position), so any
@@ -59,6 +64,9 @@ def bf16_hebbian_term_only():
         layers_module.hebbian_term = exact
 
 
+HOWS = ("bf16", "bf16 update", "fp64", "fp32, 1 thread", "fp32 convs")  # each against fp32's ΔW
+
+
 def delta_w(model, x, how: str) -> dict:
     """ΔW of every Hebbian layer for batch ``x``, computed ``how``; the model's state is left unchanged."""
     net = copy.deepcopy(model)
@@ -70,6 +78,9 @@ def delta_w(model, x, how: str) -> dict:
     dtype = torch.bfloat16 if how == "bf16" else torch.float32
     swap = bf16_hebbian_term_only() if how == "bf16 update" else contextlib.nullcontext()
     threads = single_thread() if how == "fp32, 1 thread" else contextlib.nullcontext()
+    if how in ("fp32 convs", "bf16 update"):  # the swap above replaces the convolutions' Hebbian term
+        for layer in net.hebbian_layers().values():
+            layer.fp32_kernel = "conv"
     with torch.no_grad(), compute_precision(net, dtype), swap, threads:
         net.features(x)
     return {name: layer.delta_w.double() for name, layer in net.hebbian_layers().items()}
@@ -103,8 +114,10 @@ def measure(preset: str, at: list[int], root, batch_size: int | None, print_fn=p
             x, following = batches[step], batches[step + 1]
             exact = delta_w(model, x, "fp32")
             row = {"preset": preset, "batch": target}
-            for how in ("bf16", "bf16 update", "fp64", "fp32, 1 thread"):
-                row[how] = relative(delta_w(model, x, how), exact)
+            computed = {how: delta_w(model, x, how) for how in HOWS}
+            for how in HOWS:
+                row[how] = relative(computed[how], exact)
+            row["convs − fp64"] = relative(computed["fp32 convs"], computed["fp64"])
             row["next batch"] = relative(delta_w(model, following, "fp32"), exact)
             rows.append(row)
             print_fn(format_row(row))
@@ -114,7 +127,7 @@ def measure(preset: str, at: list[int], root, batch_size: int | None, print_fn=p
 def format_row(row: dict) -> str:
     names = list(row["bf16"])
     lines = [f"{row['preset']} after {row['batch']} batches: relative error of ΔW per layer ({', '.join(names)})"]
-    for how in ("bf16", "bf16 update", "fp64", "fp32, 1 thread", "next batch"):
+    for how in (*HOWS, "convs − fp64", "next batch"):
         lines.append(f"  {how:<15}" + "".join(f"{row[how][n]:11.2e}" for n in names))
     return "\n".join(lines)
 

@@ -2,7 +2,7 @@
 
 ``python -m hebblib bench [--preset soft] [--device cpu|cuda] [--precision auto|fp32|bf16] [--quick]``
 
-Unsupervised phase (forward + Hebbian update of every layer), four paths run interleaved round by round, so
+Unsupervised phase (forward + Hebbian update of every layer), five paths (three on a GPU) run interleaved round by round, so
 that a busy machine or a drifting clock affects them alike:
 
 * ``naive``: a ``DataLoader`` over float tensors in host memory, the Hebbian term as ``F.unfold`` + matrix
