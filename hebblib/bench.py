@@ -2,8 +2,8 @@
 
 ``python -m hebblib bench [--preset soft] [--device cpu|cuda] [--precision auto|fp32|bf16] [--quick]``
 
-Unsupervised phase (forward + Hebbian update of every layer), five paths (three on a GPU) run interleaved round by round, so
-that a busy machine or a drifting clock affects them alike:
+Unsupervised phase (forward + Hebbian update of every layer), five paths (three on a GPU) run interleaved round by
+round, so that a busy machine or a drifting clock affects them alike:
 
 * ``naive``: a ``DataLoader`` over float tensors in host memory, the Hebbian term as ``F.unfold`` + matrix
   product, fp32, subnormal floats as the CPU handles them (the original code's way);
@@ -18,8 +18,8 @@ that a busy machine or a drifting clock affects them alike:
   the update fused by ``torch.compile`` (:func:`hebblib.runtime.compiled_features`), compiled once before the
   clock starts; its per-layer split is not measurable (the layers' passes are fused across layers).
 
-The default path is ``bf16`` or ``fp32+ftz+patches`` (``fp32`` on a GPU), as ``--precision`` resolves on this machine
-(:func:`hebblib.runtime.resolve_precision`; the reason is printed). A precision whose matrix product one small
+The default path is ``bf16`` or ``fp32+ftz+patches`` (``fp32`` on a GPU), as ``--precision`` resolves on this
+machine (:func:`hebblib.runtime.resolve_precision`; the reason is printed). A precision whose matrix product one small
 probe finds at less than half fp32's speed is left out of the paths and of the feature extraction unless it is
 the default's, and the report says so with the probe's rates (:func:`slow_dtypes`). On a CPU without bf16
 instructions the layers' bf16 products are emulated in fp32 (:func:`hebblib.update.emulate_bf16`; PyTorch's own

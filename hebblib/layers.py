@@ -48,10 +48,10 @@ CHANNELS_LAST_MIN_FAN_IN = 2048
 # where no Hebbian term shares the patches; above it the patches' matrix product was as fast (soft's conv3)
 FROZEN_MATMUL_MIN_FAN_IN = 2048
 # A learning layer on the CPU forms its fp32 products from explicit patches from this fan-in up: the forward and
-# the Hebbian term, two matrix products sharing one copy of the patches, against oneDNN's convolution and its
-# weight gradient (soft's conv3, 3,456 inputs: 1.19x for the two on a 2-core AMD EPYC with AVX2, where the
-# weight gradient ran at 76-86 GFLOP/s and the products near the matrix peak; conv2, 864 inputs: 1.02x, so
-# not there). The order of the sums changes, not the maths (docs/performance.md)
+# the Hebbian term, two matrix products sharing one copy of the patches, instead of oneDNN's convolution and its
+# weight gradient (soft's conv3, 3,456 inputs, on a 2-core AMD EPYC with AVX2: its update 0.63 → 0.47 s a batch
+# in `python -m hebblib bench`, the forward as fast; conv2's 864 inputs gained nothing). The order of the sums
+# changes, not the maths; the patches' sums came nearer float64 (docs/performance.md)
 FP32_MATMUL_MIN_FAN_IN = 2048
 FP32_KERNELS = (None, "conv", "matmul")
 
