@@ -173,6 +173,22 @@ def test_fp32_products_from_patches_match_the_loop_reference(rule, competition, 
     assert len(calls) == 2
 
 
+def test_backprop_through_fp32_patch_products_gives_the_convolutions_gradients():
+    """The hybrid presets backpropagate through learning layers: from patches, u and the gradients of a loss
+    with respect to the input and the weights are the convolutions' up to fp32 rounding."""
+    x = torch.randn(2, 256, 6, 6, generator=torch.Generator().manual_seed(5))
+    results = {}
+    for kernel in (None, "conv"):
+        layer = _wide_layer().train()
+        layer.fp32_kernel = kernel
+        xi = x.clone().requires_grad_()
+        u = layer(xi)
+        u.square().sum().backward()
+        results[kernel] = (u.detach(), xi.grad, layer.weight.grad)
+    for patches, conv in zip(results[None], results["conv"]):
+        assert float((patches - conv).norm() / conv.norm()) < 1e-5
+
+
 # ----- the pieces of the bf16 path against independent formulations ---------------------------------------
 GEOMETRIES = [  # in, out, kernel, stride, dilation, input size
     (3, 8, (5, 5), (1, 1), (1, 1), (12, 12)),
