@@ -1,5 +1,6 @@
 """Training throughput of the SoftHebb 3-layer network: the engine's update (one ``conv2d_weight`` call
-per layer; on the CPU the third layer's from explicit patches) against a naive baseline that builds every patch with ``F.unfold`` and multiplies.
+per layer; on the CPU the third layer's from explicit patches) against a naive baseline that builds every
+patch with ``F.unfold`` and multiplies.
 
     BN(affine=False) → HebbianConv2d 3→96 k5 p2 → Triangle(0.7) → MaxPool(4, 2, 1)
     → BN → HebbianConv2d 96→384 k3 p1 → Triangle(1.4) → MaxPool(4, 2, 1)
