@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import hebblib.layers as layers_module  # noqa: E402
+from hebblib.bench import fp32_products  # noqa: E402
 from hebblib.layers import compute_precision  # noqa: E402
 from hebblib.presets import build_model, resolve_preset  # noqa: E402
 from hebblib.runtime import cpu_model, flush_denormals, single_thread  # noqa: E402
@@ -78,10 +79,9 @@ def delta_w(model, x, how: str) -> dict:
     dtype = torch.bfloat16 if how == "bf16" else torch.float32
     swap = bf16_hebbian_term_only() if how == "bf16 update" else contextlib.nullcontext()
     threads = single_thread() if how == "fp32, 1 thread" else contextlib.nullcontext()
-    if how in ("fp32 convs", "bf16 update"):  # the swap above replaces the convolutions' Hebbian term
-        for layer in net.hebbian_layers().values():
-            layer.fp32_kernel = "conv"
-    with torch.no_grad(), compute_precision(net, dtype), swap, threads:
+    # the convolutions in every layer (the bf16 update's swap replaces their Hebbian term)
+    kernels = fp32_products(net, "conv") if how in ("fp32 convs", "bf16 update") else contextlib.nullcontext()
+    with torch.no_grad(), compute_precision(net, dtype), swap, threads, kernels:
         net.features(x)
     return {name: layer.delta_w.double() for name, layer in net.hebbian_layers().items()}
 

@@ -232,10 +232,11 @@ class _HebbianBase(nn.Module):
 
     def _fp32_kernel(self, x_padded, fan_in):
         """'matmul' where this layer's fp32 products come from explicit patches, else None."""
-        if self.fp32_kernel not in FP32_KERNELS:
-            raise ValueError(f"{self.name}: fp32_kernel={self.fp32_kernel!r}; valid choices: None, 'conv', 'matmul'")
+        if self.fp32_kernel not in FP32_KERNELS:  # check_choice sorts its choices, which None does not allow
+            raise ValueError(f"{self.name}: fp32_kernel={self.fp32_kernel!r}; valid choices: "
+                             f"{', '.join(map(repr, FP32_KERNELS))}")
         if self.fp32_kernel is not None:
-            return self.fp32_kernel if self.fp32_kernel == "matmul" else None
+            return "matmul" if self.fp32_kernel == "matmul" else None
         wide = x_padded.device.type == "cpu" and fan_in >= FP32_MATMUL_MIN_FAN_IN
         return "matmul" if wide and self.training and self.plastic else None
 
