@@ -507,7 +507,7 @@ def train_linear_probe(dropout: float, linear, train, val, test, *, reducer: Bat
     import torch.nn.functional as F
     from tqdm.auto import tqdm
 
-    from .classifier import _correct_on_features, _record, lr_factor, set_rate
+    from .classifier import _correct_on_features, _record, lr_factor, probe_optimizer, set_rate
     from .dropout import dropout_mask
     from .runtime import flush_denormals
 
@@ -516,7 +516,7 @@ def train_linear_probe(dropout: float, linear, train, val, test, *, reducer: Bat
     feats, labels = train[0], train[1]
     mirrored = train[2] if len(train) > 2 else None
     n, device = len(feats), feats.device
-    optimizer = torch.optim.Adam(linear.parameters(), lr=lr)
+    optimizer = probe_optimizer(linear.parameters(), "adam", lr, device)
     history = []
     with flush_denormals():
         for epoch in tqdm(range(epochs), desc=desc, disable=not progress, leave=False):

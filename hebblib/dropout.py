@@ -1,21 +1,32 @@
 """Dropout whose mask is cheap to draw on the CPU.
 
 ``torch.nn.Dropout`` on the CPU draws one Bernoulli sample per element, about 40 ms for a 64 × 24,576
-batch of features on one core: most of the classifier phase's time. Here the mask comes from random
-64-bit words cut into 16-bit integers ``r`` (four per word, uniform on [−2¹⁵, 2¹⁵)), and
+batch of features on one core: most of the classifier phase's time. Here the mask comes from random 64-bit
+words, read as the fewest bits that decide ``p`` (:func:`field_bits`): ``p`` is rounded to a multiple of
+2⁻¹⁶ (exact for 0.5), and where it is a multiple of 2⁻ᵐ with ``m`` < 16 (one bit for 0.5, two for 0.25 or
+0.75), value ``j`` reads the ``j``-th ``m``-bit unsigned field ``u`` of the words and is kept when
+``u ≥ p · 2ᵐ`` (:func:`packed_keep`); else (``p`` = 0.2, say) it reads the ``j``-th 16-bit integer ``r``
+(four per word, uniform on [−2¹⁵, 2¹⁵)) and is kept when ``r ≥ −2¹⁵ + round(p · 2¹⁶)``. Then
 
-    keep = r ≥ −2¹⁵ + round(p · 2¹⁶),        y = x · keep / (1 − p)
+    y = x · keep / (1 − p)
 
-so ``p`` is rounded to a multiple of 2⁻¹⁶ (exact for 0.5). It is 5-6x faster on the CPU. On other devices
-(where ``F.dropout`` is a fused kernel) and in ``eval()`` mode it does what ``nn.Dropout`` does.
+computed as one product with a mask of 0 and 1/(1 − p) (the same bits as the product with ``keep`` and
+then with the scale: either way ``x / (1 − p)`` is rounded once). The ``m``-bit fields are looked up byte by
+byte in a table of the mask's values (:func:`dropout_mask`): at ``p`` = 0.5 one random word decides 64
+values, 16x fewer draws of torch's Mersenne Twister than four per word, and the mask of a 64 × 24,576 batch
+takes about 1.5 instead of 9 ms on a 2-core AVX2 CPU. On other devices (where ``F.dropout`` is a fused kernel)
+and in ``eval()`` mode it does what ``nn.Dropout`` does.
 
-Sixteen bits decide any such ``p``, but fewer do when ``p`` is a multiple of 2⁻ᵐ: one bit for 0.5, two for
-0.25 or 0.75. The compiled probe (``hebblib.classifier``, ``compile=True``) reads the words as ``m``-bit
-unsigned fields ``u`` (:func:`field_bits`, :func:`packed_keep`) and keeps an element when
-``u ≥ p · 2ᵐ``: the same law for every element, from 16/``m`` times fewer random words (drawing them is
-most of a probe step on the CPU), but other masks than the 16-bit reading of the eager path.
+Through commit f97bf58 every ``p`` read 16-bit integers (``FastDropout(p, bits=16)`` and
+``dropout_mask(..., bits=16)`` still do): the same law, other draws, so a probe run of the same seed now ends
+with other numbers than the runs made before (``benchmarks/probe_mask_agreement.py``: 1-bit and 16-bit masks
+train the ``soft`` head equally well, 75.86 ± 0.25 % and 75.86 ± 0.34 % over 7 heads). The compiled probe
+(``hebblib.classifier``, ``compile=True``) draws the same masks in one compiled pass with the gather and the
+widening.
 """
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
@@ -23,11 +34,43 @@ import torch.nn.functional as F
 _WORD_BOUND = 2**63 - 1
 
 
-def dropout_mask(shape, p: float, *, device=None, dtype=torch.float32, generator=None) -> torch.Tensor:
-    """A mask of ``0`` (probability ≈ ``p``) and ``1 / (1 − p)``, of the given shape."""
+def dropout_mask(shape, p: float, *, device=None, dtype=torch.float32, generator=None,
+                 bits: int | None = None) -> torch.Tensor:
+    """A mask of ``0`` (probability ≈ ``p``) and ``1 / (1 − p)`` (rounded to ``dtype``), of the given shape,
+    decided by ``bits`` random bits per value (default :func:`field_bits` of ``p``; 16: the 16-bit integers
+    read for every ``p`` through commit f97bf58)."""
     if not 0.0 <= p < 1.0:
         raise ValueError(f"dropout probability p={p!r} must be in [0, 1)")
-    return _keep(shape, p, device, generator).to(dtype).mul_(1.0 / (1.0 - p))
+    bits = _checked_bits(p, bits)
+    n = 1
+    for size in shape:
+        n *= size
+    if bits == 16:
+        keep = random_words(n, device, generator).view(torch.int16)[:n] >= keep_threshold(p)
+        return keep.to(dtype).mul_(1.0 / (1.0 - p)).view(shape)
+    # each random byte holds 8 / bits values: their mask values, looked up in a table of its 256 readings
+    # (an index_select of rows, 5x faster than comparing unpacked fields and casting the booleans)
+    words = packed_words(n, bits, device, generator)
+    table = _mask_table(p, bits, dtype, words.device)
+    return table.index_select(0, words.view(torch.uint8).long()).view(-1)[:n].view(shape)
+
+
+@functools.cache
+def _mask_table(p: float, bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """Row ``b``: the mask values of the ``8 / bits`` fields of the byte ``b``, least significant first."""
+    fields = (torch.arange(256).unsqueeze(1) >> (torch.arange(8 // bits) * bits)) & (2**bits - 1)
+    keep = fields >= field_threshold(p, bits)
+    return (keep.to(torch.float64) / (1.0 - p)).to(dtype=dtype, device=device)
+
+
+def _checked_bits(p: float, bits: int | None) -> int:
+    if bits is None:
+        return field_bits(p)
+    fewest = field_bits(p)
+    if not isinstance(bits, int) or isinstance(bits, bool) or bits not in FIELD_BITS or bits < fewest:
+        raise ValueError(f"bits={bits!r} cannot decide dropout p={p!r}; valid bits: None (the fewest, {fewest}) or "
+                         f"{', '.join(str(b) for b in FIELD_BITS if b >= fewest)}")
+    return bits
 
 
 def random_words(n: int, device=None, generator=None) -> torch.Tensor:
@@ -80,33 +123,28 @@ def packed_fields(words: torch.Tensor, n: int, bits: int) -> torch.Tensor:
     return (words[j // per_word] >> ((j % per_word) * bits)) & (2**bits - 1)
 
 
-def _keep(shape, p: float, device=None, generator=None) -> torch.Tensor:
-    """The boolean mask of :func:`dropout_mask` (``True``: kept), from the same random words."""
-    n = 1
-    for size in shape:
-        n *= size
-    return random_words(n, device, generator).view(torch.int16)[:n].view(shape) >= keep_threshold(p)
-
-
 class FastDropout(torch.nn.Module):
-    """Drop-in replacement for ``nn.Dropout(p)`` with a cheap mask on the CPU (see the module docstring)."""
+    """Drop-in replacement for ``nn.Dropout(p)`` with a cheap mask on the CPU (see the module docstring).
+    ``bits``: random bits per value (default the fewest that decide ``p``; 16: the masks drawn through commit
+    f97bf58)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, bits: int | None = None):
         super().__init__()
         if not 0.0 <= p < 1.0:
             raise ValueError(f"dropout probability p={p!r} must be in [0, 1)")
-        self.p = p
+        _checked_bits(p, bits)
+        self.p, self.bits = p, bits
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """``x`` dropped out, in ``dtype`` (default ``x``'s): a half-precision ``x`` with ``dtype=torch.float32``
+        is widened and masked in one product (the bits of ``x.float()`` dropped out)."""
+        dtype = x.dtype if dtype is None else dtype
         if not self.training or self.p == 0.0:
-            return x
+            return x.to(dtype)
         if x.device.type != "cpu":
-            return F.dropout(x, self.p, training=True)
-        # x · keep (x or x·0) then · 1/(1 − p) in x's dtype: the bits of x · dropout_mask(...) in two passes
-        # instead of four (the mask's cast and scaling, then the product); the mask read as 0/1 bytes, since
-        # a product with a bool tensor first widens it to x's dtype (1.9x slower)
-        scale = torch.tensor(1.0 / (1.0 - self.p), dtype=x.dtype)
-        return (x * _keep(x.shape, self.p, device=x.device).view(torch.uint8)).mul_(scale)
+            return F.dropout(x.to(dtype), self.p, training=True)
+        mask = dropout_mask(x.shape, self.p, device=x.device, dtype=dtype, bits=self.bits)
+        return torch.mul(x, mask)  # fp32 · fp32 mask, or half · fp32 mask computed in fp32: one rounding
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + ("" if self.bits is None else f", bits={self.bits}")

@@ -120,3 +120,59 @@ def test_the_fewest_bits_are_always_accepted_and_sixteen_round_p_as_the_eager_ma
 
     assert field_threshold(p, field_bits(p)) == round(p * 2 ** field_bits(p)) or field_bits(p) == 16
     assert field_threshold(p, 16) == keep_threshold(p) + 2**15
+
+
+def _numpy_mask(words: torch.Tensor, n: int, p: float, bits: int):
+    """An independent reading of the words: numpy's bits, least significant first, word after word; fields of
+    ``bits`` summed from their bits (16: the signed 16-bit integers); kept at ``p · 2**bits`` and above."""
+    import numpy as np
+
+    if bits == 16:
+        values = words.numpy().view(np.int16)[:n].astype(np.int64) + 2**15
+    else:
+        stream = np.unpackbits(words.numpy().view(np.uint8), bitorder="little")[: n * bits].reshape(n, bits)
+        values = (stream * (2 ** np.arange(bits))).sum(1)
+    return torch.from_numpy(values >= round(p * 2**16) / 2 ** (16 - bits)).float() / (1 - p)
+
+
+@pytest.mark.parametrize("p, bits, default", [(0.5, 1, True), (0.25, 2, True), (0.75, 2, True),
+                                              (0.5 + 2**-8, 8, True), (0.2, 16, True), (0.5, 16, False),
+                                              (0.5, 4, False)])
+def test_the_mask_reads_the_fewest_bits_by_default_and_the_bits_asked_for(p, bits, default):
+    """dropout_mask and FastDropout (default: field_bits(p) bits a value, 1 at p = 0.5; bits=16: the 16-bit
+    integers of every mask drawn before) against numpy's reading of the same random words."""
+    from hebblib.dropout import packed_words
+
+    n, asked = 3 * 1000, None if default else bits
+    torch.manual_seed(4)
+    words = packed_words(n, bits)
+    torch.manual_seed(4)
+    mask = dropout_mask((3, 1000), p, bits=asked)
+    assert torch.equal(mask.view(-1), _numpy_mask(words, n, p, bits))
+    x = torch.randn(3, 1000)
+    torch.manual_seed(4)
+    assert torch.equal(FastDropout(p, bits=asked)(x), x * mask)
+    after = torch.randint(0, 2**30, (8,))  # the global generator after the dropout's draw ...
+    torch.manual_seed(4)
+    packed_words(n, bits)
+    assert torch.equal(after, torch.randint(0, 2**30, (8,)))  # ... is where packed_words leaves it
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_half_precision_batch_is_widened_and_dropped_out_in_one_product(dtype):
+    x = (torch.randn(64, 999) * 3).to(dtype)
+    for p in (0.5, 0.2):
+        torch.manual_seed(6)
+        y = FastDropout(p)(x, torch.float32)
+        torch.manual_seed(6)
+        assert y.dtype == torch.float32 and torch.equal(y, FastDropout(p)(x.float()))
+    layer = FastDropout(0.5).eval()
+    assert torch.equal(layer(x, torch.float32), x.float())
+
+
+@pytest.mark.parametrize("p, bits", [(0.5, 3), (0.2, 8), (0.5, True), (0.5, 2.0), (0.5, "16")])
+def test_bits_that_cannot_decide_p_are_refused_by_name(p, bits):
+    with pytest.raises(ValueError, match=rf"bits={bits!r} cannot decide dropout p={p!r}; valid bits: None"):
+        FastDropout(p, bits=bits)
+    with pytest.raises(ValueError, match=rf"bits={bits!r} cannot decide"):
+        dropout_mask((4, 4), p, bits=bits)

@@ -72,7 +72,7 @@ def test_linear_probe_batches_are_the_explicit_choice_between_both_caches():
                                progress=False, generator=torch.Generator().manual_seed(2))
         else:  # the same draws: order and flips from the generator, dropout masks from the global one
             gen = torch.Generator().manual_seed(2)
-            opt = torch.optim.Adam(head.parameters(), lr=1e-3)
+            opt = torch.optim.Adam(head.parameters(), lr=1e-3, fused=True)
             for epoch in range(2):
                 order, flips = torch.randperm(300, generator=gen), torch.rand(300, generator=gen) < 0.5
                 for start in range(0, 300, 64):
@@ -527,3 +527,29 @@ def test_hebbian_from_a_different_run_is_refused_naming_the_difference(tmp_path)
     with pytest.raises(ValueError, match="no finished run there"):
         training.run_preset(_tiny("softhebb_flip", 0.125), out=tmp_path / "c", hebbian_from=tmp_path / "empty",
                             **TINY)
+
+
+def test_the_probe_scores_held_out_rows_alike_in_any_batch_size():
+    from hebblib.classifier import EVAL_BATCH_CPU, _correct_on_features
+
+    g = torch.Generator().manual_seed(0)
+    feats, labels = torch.randn(700, 50, generator=g).half(), torch.randint(0, 10, (700,), generator=g)
+    mirrored = torch.randn(700, 50, generator=g).half()
+    head = torch.nn.Linear(50, 10).eval()
+    logits = head(feats.float())
+    assert int(_correct_on_features(head, feats, labels)) == int((logits.argmax(1) == labels).sum())
+    assert EVAL_BATCH_CPU < 700  # several batches, the last one short
+    averaged, plain = _correct_on_features(head, feats, labels, mirrored)
+    both = (logits + head(mirrored.float())) / 2
+    assert int(averaged) == int((both.argmax(1) == labels).sum())
+    assert int(plain) == int((logits.argmax(1) == labels).sum())
+
+
+def test_the_probe_steps_with_fused_adam_where_torch_has_it():
+    from hebblib.classifier import probe_optimizer
+
+    head = torch.nn.Linear(5, 2)
+    assert probe_optimizer(head.parameters(), "adam", 1e-3, torch.device("cpu")).defaults["fused"] is True
+    assert isinstance(probe_optimizer(head.parameters(), "sgd", 1e-3, torch.device("cpu")), torch.optim.SGD)
+    with pytest.raises(ValueError, match="'adamw'"):
+        probe_optimizer(head.parameters(), "adamw", 1e-3, torch.device("cpu"))
