@@ -1,6 +1,8 @@
-"""Does the compiled probe's short dropout mask (``hebblib.dropout.field_bits``: one random bit per value at
-p = 0.5) train the head as well as FastDropout's 16-bit mask? Same Hebbian weights, same cached features,
-same head initialisation and batch order; only the mask's reading of the random words differs.
+"""Does the short dropout mask (``hebblib.dropout.field_bits``: one random bit per value at p = 0.5; first
+the compiled probe's, FastDropout's default since commit 0b2784a) train the head as well as the 16-bit mask
+(``FastDropout(p, bits=16)``, every probe's through f97bf58)? Same Hebbian weights, same cached features,
+same head initialisation and batch order; only the mask's reading of the random words differs (both laws
+through the compiled probe).
 
     python benchmarks/probe_mask_agreement.py --preset soft --seed 1 --out runs/compiled --data ROOT \\
         --heads 0 1 --mask-seeds 700 800

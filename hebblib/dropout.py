@@ -148,3 +148,12 @@ class FastDropout(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}" + ("" if self.bits is None else f", bits={self.bits}")
+
+
+def dropout_mask_record(layer: FastDropout, device) -> str:
+    """How ``layer`` draws its masks on ``device``, for a run's record: ``'1 random bit a value'`` (or more) on the
+    CPU (``'16 random bits a value'``: the masks drawn through commit f97bf58), ``'torch'`` elsewhere."""
+    if torch.device(device).type != "cpu":
+        return "torch"
+    bits = _checked_bits(layer.p, layer.bits)
+    return f"{bits} random bit{'s' if bits > 1 else ''} a value"

@@ -41,6 +41,7 @@ from .data.datasets import DEFAULT_DATASET, DatasetNotFoundError, dataset_info, 
 from .data.zca import fit_zca
 from .data.subset import SUBSET_PER_CLASS
 from .diagnostics import competition_diagnostics
+from .dropout import FastDropout, dropout_mask_record
 from .distributed import LOCAL
 from .errors import HebbianDivergenceError, check_choice
 from .config import PresetConfig, RunOptions
@@ -602,7 +603,10 @@ def result_record(run: Run, model, history: list[dict] | None = None) -> dict:
     result.update({
         "supervised": {"mode": sup.mode, "epochs": run.epochs, "batch_size": sup.batch_size, "lr": sup.lr,
                        "schedule": sup.schedule, "augment": sup.augment,
-                       **({"alpha": sup.alpha} if sup.mode == "hybrid" else {})},
+                       **({"alpha": sup.alpha} if sup.mode == "hybrid" else {}),
+                       **({"dropout_mask": dropout_mask_record(model.dropout, run.device)}
+                          if sup.mode == "linear" and isinstance(getattr(model, "dropout", None), FastDropout)
+                          else {})},
         "timings_s": {"data": run.timings["data"], "unsupervised": stats["seconds"],
                       "features": run.timings["features"], "supervised": run.timings["supervised"],
                       "total": time.perf_counter() - run.t0},

@@ -176,3 +176,12 @@ def test_bits_that_cannot_decide_p_are_refused_by_name(p, bits):
         FastDropout(p, bits=bits)
     with pytest.raises(ValueError, match=rf"bits={bits!r} cannot decide"):
         dropout_mask((4, 4), p, bits=bits)
+
+
+def test_the_run_record_names_how_the_masks_were_drawn():
+    from hebblib.dropout import dropout_mask_record
+
+    assert dropout_mask_record(FastDropout(0.5), "cpu") == "1 random bit a value"
+    assert dropout_mask_record(FastDropout(0.5, bits=16), "cpu") == "16 random bits a value"
+    assert dropout_mask_record(FastDropout(0.2), torch.device("cpu")) == "16 random bits a value"
+    assert dropout_mask_record(FastDropout(0.5), "cuda") == "torch"

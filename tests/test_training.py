@@ -182,6 +182,7 @@ def test_quick_end_to_end_run_writes_results(finished_run):
     assert result["data"]["n_train"] + result["data"]["n_val"] == 256 and 20 <= result["data"]["n_val"] <= 30
     assert result["unsupervised"]["images"] == result["data"]["n_train"]
     assert result["unsupervised"]["images_per_s"] > 0
+    assert result["supervised"]["dropout_mask"] == "1 random bit a value"  # p = 0.5 on the CPU
     assert set(result["timings_s"]) == {"data", "unsupervised", "features", "supervised", "total"}
     assert set(result["epochs"][0]) == {"epoch", "lr", "train_loss", "train_acc", "val_acc", "test_acc"}
     on_disk = json.loads((tmp_path / "lagani_short").glob("*/seed0/results.json").__next__().read_text())
