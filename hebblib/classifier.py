@@ -168,8 +168,8 @@ def _correct_on_features(head, features, labels, mirrored=None, batch_size: int 
     """Correct predictions of ``head`` (in eval mode) on cached features; with ``mirrored`` (the features of
     the mirrored images), ``(correct of the logits averaged over both views, correct of the one view)``.
     ``batch_size``: by default 128 rows on the CPU (their widened copy stays in the cache: the validation and
-    test splits of the ``soft`` net's 24,576 features in 0.37 instead of 1.12 s with 4,096 rows on a 2-core
-    AVX2 CPU), 4,096 elsewhere."""
+    test splits of the ``soft`` net's 24,576 features in 0.40 instead of 1.12 s with 4,096 rows on a 2-core
+    AVX2 CPU, ``benchmarks/bench_probe_parts.py``), 4,096 elsewhere."""
     if batch_size is None:
         batch_size = EVAL_BATCH_CPU if features.device.type == "cpu" else EVAL_BATCH_GPU
     correct = torch.zeros((), dtype=torch.long, device=features.device)
@@ -230,8 +230,8 @@ def _fused_batch_function():
 
 def probe_optimizer(params, name: str, lr: float, device: torch.device) -> torch.optim.Optimizer:
     """The read-out's optimizer: ``'adam'``, fused on the CPU and CUDA (all of its elementwise steps in one
-    kernel: a step of the ``soft`` head's 245,770 weights took 1.8 ms less than the default multi-tensor
-    Adam on a 2-core AVX2 CPU; the same update up to rounding), or ``'sgd'`` with momentum 0.9."""
+    kernel: a step of the ``soft`` head's 245,770 weights in 0.34 instead of 0.83 ms on one thread of a 2-core
+    AVX2 CPU, ``benchmarks/bench_probe_parts.py``; the same update up to rounding), or ``'sgd'`` with momentum 0.9."""
     check_choice("optimizer", name, OPTIMIZERS)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9)

@@ -13,8 +13,9 @@ words, read as the fewest bits that decide ``p`` (:func:`field_bits`): ``p`` is 
 computed as one product with a mask of 0 and 1/(1 − p) (the same bits as the product with ``keep`` and
 then with the scale: either way ``x / (1 − p)`` is rounded once). The ``m``-bit fields are looked up byte by
 byte in a table of the mask's values (:func:`dropout_mask`): at ``p`` = 0.5 one random word decides 64
-values, 16x fewer draws of torch's Mersenne Twister than four per word, and the mask of a 64 × 24,576 batch
-takes about 1.5 instead of 9 ms on a 2-core AVX2 CPU. On other devices (where ``F.dropout`` is a fused kernel)
+values, 16x fewer draws of torch's Mersenne Twister than four per word, and the dropout of a 64 × 24,576
+half-precision batch to fp32 takes 1.8 instead of 7.6 ms on a 2-core AVX2 CPU
+(``benchmarks/bench_probe_parts.py``). On other devices (where ``F.dropout`` is a fused kernel)
 and in ``eval()`` mode it does what ``nn.Dropout`` does.
 
 Through commit f97bf58 every ``p`` read 16-bit integers (``FastDropout(p, bits=16)`` and

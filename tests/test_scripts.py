@@ -585,3 +585,18 @@ def test_results_table_names_the_cpu_of_the_seeds_that_recorded_it(table, tmp_pa
     table.render()
     device = _cells(_row((tmp_path / "docs" / "results.md").read_text(), "| `bcm`"))[HEAD.index("device")]
     assert device == "cpu (2 threads); cpu (2 threads) on AMD EPYC (avx2 fma)"
+
+
+def test_probe_parts_bench_times_each_pair_and_rejects_bad_settings(capsys):
+    spec = importlib.util.spec_from_file_location("probe_parts", SCRIPTS.parent / "benchmarks" / "bench_probe_parts.py")
+    parts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(parts)
+    assert parts.main(["--threads", "1", "--rounds", "1", "--reps", "1", "--width", "40"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "; 1 thread(s); allocator " in lines[0] and lines[0].endswith("; 1 rounds")
+    assert [line.split(" before")[0].strip() for line in lines[1:]] == ["dropout of a batch", "Adam step",
+                                                                      "scoring 15,000 rows"]
+    assert all(line.endswith("x") and float(line.split()[-1][:-1]) > 0 for line in lines[1:])
+    with pytest.raises(SystemExit):
+        parts.main(["--reps", "0"])
+    assert "--reps must be >= 1, got 0" in capsys.readouterr().err
