@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+BENCHMARKS = SCRIPTS.parent / "benchmarks"
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+def load_script(name: str, folder: Path = SCRIPTS):
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -516,10 +517,7 @@ def test_seed_runs_passes_compile_to_each_run_and_finds_its_own_folder():
 
 
 def test_temporal_median_benchmark_reports_equal_values(capsys):
-    spec = importlib.util.spec_from_file_location(
-        "bench_temporal_median", SCRIPTS.parent / "benchmarks" / "bench_temporal_median.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_script("bench_temporal_median", BENCHMARKS)
     assert bench.main(["--window", "5", "--batch", "2", "--rounds", "1", "--dtype", "fp32", "--steps", "1"]) == 0
     lines = capsys.readouterr().out.splitlines()
     rows = lines[2:5]
@@ -529,9 +527,7 @@ def test_temporal_median_benchmark_reports_equal_values(capsys):
 
 
 def test_peak_trace_prints_every_probe_and_rejects_bad_settings(capsys):
-    spec = importlib.util.spec_from_file_location("peak_trace", SCRIPTS.parent / "benchmarks" / "peak_trace.py")
-    trace = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(trace)
+    trace = load_script("peak_trace", BENCHMARKS)
     assert trace.main(["--dtype", "fp32", "--threads", "1", "--seconds", "0.01", "--pause", "0"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("CPU:") and lines[1].startswith("fp32: 1 probes, GFLOP/s min ")
@@ -542,9 +538,7 @@ def test_peak_trace_prints_every_probe_and_rejects_bad_settings(capsys):
 
 
 def test_profile_step_prints_the_step_and_the_products_share(capsys):
-    spec = importlib.util.spec_from_file_location("profile_step", SCRIPTS.parent / "benchmarks" / "profile_step.py")
-    profile_step = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(profile_step)
+    profile_step = load_script("profile_step", BENCHMARKS)
     assert profile_step.main(["--eager", "--precision", "bf16", "--batch", "16", "--batches", "2", "--warmup", "1",
                               "--threads", "1", "--rows", "5"]) == 0
     out = capsys.readouterr().out
@@ -556,10 +550,7 @@ def test_profile_step_prints_the_step_and_the_products_share(capsys):
 
 
 def test_bf16_emulation_bench_prints_the_three_kinds_and_rejects_bad_settings(capsys):
-    spec = importlib.util.spec_from_file_location("bf16_emulation",
-                                                  SCRIPTS.parent / "benchmarks" / "bench_bf16_emulation.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("bench_bf16_emulation", BENCHMARKS)
     from hebblib import update
     before = update.bf16_products
     assert script.main(["--sizes", "32", "64", "--native-up-to", "32", "--repeats", "1", "--threads", "1"]) == 0
@@ -588,9 +579,7 @@ def test_results_table_names_the_cpu_of_the_seeds_that_recorded_it(table, tmp_pa
 
 
 def test_probe_parts_bench_times_each_pair_and_rejects_bad_settings(capsys):
-    spec = importlib.util.spec_from_file_location("probe_parts", SCRIPTS.parent / "benchmarks" / "bench_probe_parts.py")
-    parts = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(parts)
+    parts = load_script("bench_probe_parts", BENCHMARKS)
     assert parts.main(["--threads", "1", "--rounds", "1", "--reps", "1", "--width", "40"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "; 1 thread(s); allocator " in lines[0] and lines[0].endswith("; 1 rounds")
