@@ -47,6 +47,7 @@ def main(argv=None) -> int:
     import torch
 
     from hebblib import classifier
+    from hebblib.dropout import field_bits
     from hebblib.runtime import cpu_model, describe_cpu
     from hebblib.training import hebbian_phase, initial_model, plan_run, prepare_data, run_folder, split_features
 
@@ -63,34 +64,30 @@ def main(argv=None) -> int:
     print(f"{cpu_model()} ({flags}); {torch.get_num_threads()} thread(s); {run.label}, features "
           f"{run.timings['features']:.0f} s")
     sup, head0 = run.config.supervised, copy.deepcopy(torch.nn.Sequential(model.dropout, model.classifier))
-    short = classifier.field_bits(head0[0].p)
-    laws = {16: lambda p: 16, short: classifier.field_bits}
+    laws = {16: 16, field_bits(head0[0].p): None}  # FastDropout's bits: 16, or the fewest (its default)
     finals: dict[int, list[float]] = {bits: [] for bits in laws}
-    try:
-        for s in args.heads:
-            for m in masks:
-                line = []
-                for bits, law in laws.items():
-                    classifier.field_bits = law
-                    head = copy.deepcopy(head0)
-                    torch.manual_seed(100 + s)
-                    head[1].reset_parameters()
-                    if m is not None:
-                        torch.manual_seed(m + s)
-                    started = time.perf_counter()
-                    history = classifier.train_linear_probe(
-                        head, (feats["train"], run.train.labels) + ((mirrored,) if sup.augment else ()),
-                        (feats["val"], run.val.labels), (feats["test"], run.test.labels), epochs=run.epochs,
-                        lr=sup.lr, batch_size=sup.batch_size, schedule=sup.schedule, augment=sup.augment,
-                        generator=torch.Generator().manual_seed(200 + s), progress=False, compile=True)
-                    final = history[-1]["test_acc"]
-                    last5 = statistics.mean(e["test_acc"] for e in history[-5:])
-                    finals[bits].append(final)
-                    line.append(f"{bits:2d}-bit final {final:.2f} last-5 {last5:.2f} "
-                                f"({time.perf_counter() - started:.0f} s)")
-                print(f"head seed {s}, mask seed {m}: " + " | ".join(line), flush=True)
-    finally:
-        classifier.field_bits = laws[short]
+    for s in args.heads:
+        for m in masks:
+            line = []
+            for bits, law in laws.items():
+                head = copy.deepcopy(head0)
+                head[0].bits = law
+                torch.manual_seed(100 + s)
+                head[1].reset_parameters()
+                if m is not None:
+                    torch.manual_seed(m + s)
+                started = time.perf_counter()
+                history = classifier.train_linear_probe(
+                    head, (feats["train"], run.train.labels) + ((mirrored,) if sup.augment else ()),
+                    (feats["val"], run.val.labels), (feats["test"], run.test.labels), epochs=run.epochs,
+                    lr=sup.lr, batch_size=sup.batch_size, schedule=sup.schedule, augment=sup.augment,
+                    generator=torch.Generator().manual_seed(200 + s), progress=False, compile=True)
+                final = history[-1]["test_acc"]
+                last5 = statistics.mean(e["test_acc"] for e in history[-5:])
+                finals[bits].append(final)
+                line.append(f"{bits:2d}-bit final {final:.2f} last-5 {last5:.2f} "
+                            f"({time.perf_counter() - started:.0f} s)")
+            print(f"head seed {s}, mask seed {m}: " + " | ".join(line), flush=True)
     for bits, values in finals.items():
         spread = f" ± {statistics.stdev(values):.2f}" if len(values) > 1 else ""
         print(f"{bits:2d}-bit masks: final {statistics.mean(values):.2f}{spread} % over {len(values)} heads")

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .data.device_dataset import epoch_draws
-from .dropout import FastDropout, field_bits, field_threshold, keep_threshold, packed_fields, packed_words
+from .dropout import FastDropout, field_threshold, keep_threshold, packed_fields, packed_words
 from .errors import HebbianDivergenceError, check_choice
 from .layers import compute_precision
 from .results import load_checkpoint, save_checkpoint
@@ -266,7 +266,7 @@ def train_linear_probe(head, train, val, test, *, epochs: int, lr: float = 1e-3,
              and (mirrored is None or mirrored.dtype == feats.dtype))
     batch = _fused_batch_function() if fused else None
     if fused:  # the mask's reading, fixed for the whole run
-        bits = dropout.bits or field_bits(dropout.p)
+        bits = dropout.mask_bits
         threshold, scale = _mask_threshold(dropout.p, bits), 1.0 / (1.0 - dropout.p)
     optimizer = probe_optimizer(head.parameters(), optimizer, lr, device)
     history = []

@@ -65,10 +65,11 @@ def _mask_table(p: float, bits: int, dtype: torch.dtype, device: torch.device) -
 
 
 def _checked_bits(p: float, bits: int | None) -> int:
+    """``bits`` (None: :func:`field_bits` of ``p``), or a ``ValueError`` where it is no int that decides ``p``."""
     if bits is None:
         return field_bits(p)
     fewest = field_bits(p)
-    if not isinstance(bits, int) or isinstance(bits, bool) or bits not in FIELD_BITS or bits < fewest:
+    if not isinstance(bits, int) or isinstance(bits, bool) or not _decides(p, bits):
         raise ValueError(f"bits={bits!r} cannot decide dropout p={p!r}; valid bits: None (the fewest, {fewest}) or "
                          f"{', '.join(str(b) for b in FIELD_BITS if b >= fewest)}")
     return bits
@@ -100,11 +101,16 @@ def packed_words(n: int, bits: int, device=None, generator=None) -> torch.Tensor
     return random_words(-(-n * bits // 16), device, generator)
 
 
+def _decides(p: float, bits) -> bool:
+    """Whether ``bits``-bit fields decide ``p``: a width of :data:`FIELD_BITS`, at least :func:`field_bits` of it."""
+    return bits in FIELD_BITS and bits >= field_bits(p)
+
+
 def field_threshold(p: float, bits: int) -> int:
     """What a ``bits``-bit unsigned field must reach to keep its value: ``p · 2**bits``, with ``p`` rounded to
     a multiple of 2⁻¹⁶ as :func:`keep_threshold` rounds it; a ``ValueError`` where ``bits`` cannot decide it."""
-    fewest = field_bits(p)
-    if bits not in FIELD_BITS or bits < fewest:
+    if not _decides(p, bits):
+        fewest = field_bits(p)
         raise ValueError(f"p={p!r} is not decided by {bits!r}-bit fields; valid bits: {fewest} "
                          f"(field_bits(p)) or more, of {', '.join(map(str, FIELD_BITS))}")
     return round(p * 2**16) >> (16 - bits)
@@ -136,6 +142,11 @@ class FastDropout(torch.nn.Module):
         _checked_bits(p, bits)
         self.p, self.bits = p, bits
 
+    @property
+    def mask_bits(self) -> int:
+        """The random bits that decide each mask value on the CPU: ``bits``, or the fewest that decide ``p``."""
+        return _checked_bits(self.p, self.bits)
+
     def forward(self, x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
         """``x`` dropped out, in ``dtype`` (default ``x``'s): a half-precision ``x`` with ``dtype=torch.float32``
         is widened and masked in one product (the bits of ``x.float()`` dropped out)."""
@@ -156,5 +167,5 @@ def dropout_mask_record(layer: FastDropout, device) -> str:
     CPU (``'16 random bits a value'``: the masks drawn through commit f97bf58), ``'torch'`` elsewhere."""
     if torch.device(device).type != "cpu":
         return "torch"
-    bits = _checked_bits(layer.p, layer.bits)
+    bits = layer.mask_bits
     return f"{bits} random bit{'s' if bits > 1 else ''} a value"

@@ -185,3 +185,4 @@ def test_the_run_record_names_how_the_masks_were_drawn():
     assert dropout_mask_record(FastDropout(0.5, bits=16), "cpu") == "16 random bits a value"
     assert dropout_mask_record(FastDropout(0.2), torch.device("cpu")) == "16 random bits a value"
     assert dropout_mask_record(FastDropout(0.5), "cuda") == "torch"
+    assert (FastDropout(0.5).mask_bits, FastDropout(0.25).mask_bits, FastDropout(0.5, bits=4).mask_bits) == (1, 2, 4)
