@@ -42,7 +42,8 @@ DALE_MODES = (False, True, "abs", "relu")
 UPDATE_PATHS = ("direct", "surrogate")
 
 
-# CPU forward in channels-last from this many inputs per filter (in_channels·kh·kw) up; measured on 2 cores
+# CPU forward of a layer in training mode in channels-last from this many inputs per filter (in_channels·kh·kw)
+# up; measured on 2 cores (in eval mode every groups=1 layer's fp32 forward is channels-last: see _conv)
 CHANNELS_LAST_MIN_FAN_IN = 2048
 # A frozen layer (feature extraction) forms its bf16 products with the convolution kernel below this fan-in,
 # where no Hebbian term shares the patches; above it the patches' matrix product was as fast (soft's conv3)
@@ -191,10 +192,11 @@ class _HebbianBase(nn.Module):
             w = presynaptic_weights(w, self.presynaptic["kind"], self.presynaptic["dim"])
         return w
 
-    def _activation(self, x_padded, weight, patches=None):
+    def _activation(self, x_padded, weight, patches=None, centred: bool = False):
         w = lebesgue_transform(weight, self.lebesgue_p)
         if self.activation == "dot":
-            return self._conv(x_padded, w, patches)
+            # mean_o u = (mean_o w)·x: the output minus its channel mean is the product with centred filters
+            return self._conv(x_padded, w - w.mean(0, keepdim=True) if centred else w, patches)
         if self.activation == "cosine":  # true cosine: normalise the whole filter
             w = normalize_filters(w)
         else:  # 'cosine_per_tap', as the original code: normalise over input channels at each tap
@@ -267,25 +269,50 @@ class _HebbianBase(nn.Module):
             u = bf16_conv2d(x_padded.to(dtype, memory_format=cl), weight.to(dtype, memory_format=cl),
                             stride=self.stride, dilation=self.dilation)
             return u.to(torch.float32, memory_format=cl if not learning else torch.contiguous_format)
-        if x_padded.device.type == "cpu" and self.groups == 1 and weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN:
-            # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3),
-            # copies included; the result goes back to the usual layout
+        inference = not self.training
+        if x_padded.device.type == "cpu" and self.groups == 1 and (
+                inference or weight[0].numel() >= CHANNELS_LAST_MIN_FAN_IN):
+            # oneDNN's channels-last kernel is 15-20 % faster here for wide inputs (SoftHebb's conv3), copies
+            # included. In training mode the result goes back to the usual layout; in eval mode (the feature
+            # extraction) every layer computes channels-last and its output stays so: the activation, pooling,
+            # normalisation and padding that follow keep the layout, the channel mean is a contiguous sum, and
+            # no copy is made until the features are flattened (soft's features 1.16x on a 2-core AVX2 CPU)
             cl = torch.channels_last
             u = F.conv2d(x_padded.contiguous(memory_format=cl), weight.contiguous(memory_format=cl),
                          stride=self.stride, dilation=self.dilation)
-            return u.contiguous()
+            return u if inference else u.contiguous()
         return F.conv2d(x_padded, weight, stride=self.stride, dilation=self.dilation, groups=self.groups)
 
-    def _forward4d(self, x_padded):
+    def _forward4d(self, x_padded, centred: bool = False):
+        if centred:
+            self._check_centred()
         weight = self.effective_weight()
         patches = self._patches(x_padded)
-        u = self._activation(x_padded, weight, patches)
+        u = self._activation(x_padded, weight, patches, centred)
         if self.surround is not None:
             u = self.surround(u)
         if self.training and self.plastic:
             with torch.no_grad():
                 self._accumulate_update(x_padded.detach(), u.detach(), weight.detach(), patches)
         return u
+
+    def can_centre(self) -> bool:
+        """Whether ``forward(x, centred=True)`` is allowed now: a dot-product layer without surround
+        modulation or groups, that does not learn in this call and is not differentiated (the Triangle's
+        channel mean is a constant to backprop, the centred filters' mean is not)."""
+        return (self.activation == "dot" and self.surround is None and getattr(self, "groups", 1) == 1
+                and not (self.training and self.plastic) and not torch.is_grad_enabled())
+
+    def _check_centred(self) -> None:
+        if not self.can_centre():
+            bad = [n for n, on in ((f"activation={self.activation!r}", self.activation != "dot"),
+                                   ("surround modulation", self.surround is not None),
+                                   (f"groups={getattr(self, 'groups', 1)}", getattr(self, "groups", 1) != 1),
+                                   ("the layer learns in this call", self.training and self.plastic),
+                                   ("gradients are enabled", torch.is_grad_enabled())) if on]
+            raise ValueError(f"{type(self).__name__}{' ' + repr(self.name) if self.name else ''}: centred=True "
+                             f"needs a frozen dot-product layer with groups=1, no surround modulation, under "
+                             f"torch.no_grad(); here: {', '.join(bad)}")
 
     # ----- the update ------------------------------------------------------------------------
     def _competition_axis(self):
@@ -513,7 +540,11 @@ class HebbianConv2d(_HebbianBase):
         mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
         return F.pad(x, [pw, pw, ph, ph], mode=mode)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, centred: bool = False) -> torch.Tensor:
+        """``u = W ⊛ x`` (and, when the layer learns, its ΔW accumulated). ``centred=True`` returns
+        ``u − mean_o u`` (the mean over the output channels at each position, the Triangle's), computed as the
+        convolution with the filters minus their mean filter: one pass over u fewer, and no cancellation in
+        the subtraction. Only for a frozen layer (:meth:`can_centre`); the rest is a ``ValueError``."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"{type(self).__name__} expects input of shape (N, {self.in_channels}, H, W), "
                              f"got {tuple(x.shape)}")
@@ -525,7 +556,7 @@ class HebbianConv2d(_HebbianBase):
                              f"{reach[0]}x{reach[1]} pixels) is larger than the padded input, {size[0]}x{size[1]} "
                              f"(an input of {x.shape[2]}x{x.shape[3]} with padding {self.padding}); use larger "
                              f"images, more padding or a smaller kernel")
-        return self._forward4d(self.pad(x))
+        return self._forward4d(self.pad(x), centred)
 
     def extra_repr(self) -> str:
         s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "

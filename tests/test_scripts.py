@@ -589,3 +589,20 @@ def test_probe_parts_bench_times_each_pair_and_rejects_bad_settings(capsys):
     with pytest.raises(SystemExit):
         parts.main(["--reps", "0"])
     assert "--reps must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_frozen_features_bench_times_three_ways_and_rejects_bad_settings(capsys, tmp_path):
+    bench = load_script("bench_frozen_features", BENCHMARKS)
+    assert bench.main(["--threads", "1", "--rounds", "1", "--images", "6", "--batch", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "; 1 thread(s); allocator " in lines[0] and "6 subset test images in batches of 4" in lines[0]
+    assert [line.split()[0] for line in lines[1:]] == ["channels-first", "channels-last", "default"]
+    assert lines[1].split()[3] == "1.00x"
+    distances = [float(line.split()[-1]) for line in lines[1:]]
+    assert all(0 < d < 1e-5 for d in distances)  # fp32 against the float64 blocks: each way computes them
+    for argv, message in ((["--images", "0"], "--images must be >= 1, got 0"),
+                          (["--preset", "depthwise"], "--preset depthwise: its network has blocks other than"),
+                          (["--checkpoint", str(tmp_path / "missing.pt")], "missing.pt: no such file")):
+        with pytest.raises(SystemExit):
+            bench.main(argv)
+        assert message in capsys.readouterr().err

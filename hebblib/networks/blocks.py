@@ -46,17 +46,37 @@ def activate_and_pool(act: nn.Module, pool: nn.Module, u: torch.Tensor) -> torch
       increasing on t ≥ 0, so ``max_window(t^p) = (max_window t)^p`` exactly (the same element is picked),
       and the costly fractional power runs on the pooled map, a quarter of the size for a stride-2 pool;
     * on the CPU the max-pool runs on a channels-last copy of its input (several times faster there than
-      the channel-first kernel; the pooled map goes back to the usual layout).
+      the channel-first kernel; the pooled map goes back to the input's layout).
     """
     if not isinstance(pool, nn.MaxPool2d) or act._forward_hooks or act._forward_pre_hooks:
         return pool(act(u))  # hooks on the activation (receptive fields, recorders) must see it called
     power = act.power if isinstance(act, Triangle) else 1.0
-    base = act.base(u) if isinstance(act, Triangle) else act(u)
+    return pool_then_power(pool, act.base(u) if isinstance(act, Triangle) else act(u), power)
+
+
+def pool_then_power(pool: nn.Module, base: torch.Tensor, power: float) -> torch.Tensor:
+    """``pool(base ** power)`` for ``base ≥ 0``: after a max-pool the power runs on the pooled map (see
+    :func:`activate_and_pool`), which on the CPU is taken channels-last; any other pool sees the power first."""
+    if not isinstance(pool, nn.MaxPool2d):
+        return pool(base if power == 1.0 else base.pow(power))
     if base.device.type == "cpu" and base.dim() == 4:
-        pooled = pool(base.contiguous(memory_format=torch.channels_last)).contiguous()
+        layout = torch.channels_last if base.is_contiguous(memory_format=torch.channels_last) else None
+        pooled = pool(base.contiguous(memory_format=torch.channels_last))
+        pooled = pooled if layout is not None else pooled.contiguous()
     else:
         pooled = pool(base)
     return pooled if power == 1.0 else pooled.pow(power)
+
+
+def centred_triangle(conv: nn.Module, act: nn.Module) -> bool:
+    """Whether ``act(conv(x))`` may be computed as ``relu(conv(x, centred=True)) ** p``: the Triangle's channel
+    mean taken out by centring the filters (:meth:`hebblib.layers.HebbianConv2d.forward`), which saves the
+    mean's and the subtraction's passes over the activity. Only for a Triangle after a frozen Hebbian
+    convolution that allows it, under ``torch.no_grad()``, with no hooks on either module to see the
+    intermediate result."""
+    from ..layers import HebbianConv2d
+    hooked = any(m._forward_hooks or m._forward_pre_hooks for m in (conv, act))
+    return isinstance(act, Triangle) and isinstance(conv, HebbianConv2d) and not hooked and conv.can_centre()
 
 
 class ConvBlock(nn.Module):
@@ -74,6 +94,8 @@ class ConvBlock(nn.Module):
         # Miconi's code transmits relu(u − θ − mean) with the θ of the batch, updating θ after it (spec §1.6)
         theta = getattr(self.conv.competition, "threshold", None) if self.subtract_threshold else None
         theta = theta.clone() if theta is not None and theta.numel() else None
+        if theta is None and centred_triangle(self.conv, self.act):  # the feature extraction's frozen network
+            return pool_then_power(self.pool, self.conv(self.norm(x), centred=True).relu_(), self.act.power)
         u = self.conv(self.norm(x))
         if theta is not None and theta.numel() == u.shape[1]:
             u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
@@ -92,7 +114,10 @@ class DepthwiseSeparableBlock(nn.Module):
         self.act, self.pool = act, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return activate_and_pool(self.act, self.pool, self.pointwise(self.norm2(self.depthwise(self.norm1(x)))))
+        x = self.norm2(self.depthwise(self.norm1(x)))
+        if centred_triangle(self.pointwise, self.act):
+            return pool_then_power(self.pool, self.pointwise(x, centred=True).relu_(), self.act.power)
+        return activate_and_pool(self.act, self.pool, self.pointwise(x))
 
 
 class ResidualBlock(nn.Module):
