@@ -107,7 +107,8 @@ def main(argv=None) -> int:
     train_images, _ = load_cifar(True, source=args.source)
     images, labels = load_cifar(False, source=args.source)
     normalization = config["data"].get("normalization", "none")
-    zca = fit_zca(train_images, eps=config["data"].get("zca_eps", 1e-3), cache=False) if normalization == "zca" else None
+    zca = (fit_zca(train_images, eps=config["data"].get("zca_eps", 1e-3), cache=False)
+           if normalization == "zca" else None)
     data = DeviceDataset(images[: args.images], labels[: args.images], normalization, zca, augment=False)
     batches = [data.get(slice(s, min(s + args.batch, len(data))), None)[0] for s in range(0, len(data), args.batch)]
     flops = sum(layer_flops(net, batches[0]).values()) * len(data)  # the forward convolutions

@@ -88,10 +88,10 @@ def extract_features(model, data, *, batch_size: int | None = None, flip: bool =
     ``flip=True`` mirrors every image first (before normalisation, as the training-time augmentation).
     ``batch_size`` defaults to 500 on the GPU and 200 on the CPU (the soft net's bf16 features on 2 cores:
     1.22x faster than 100, 1.3x faster than 400; its fp32 features, channels-last with centred filters, as fast
-    at 100, 200 and 400 on a 2-core AVX2 CPU; the same values at each). The frozen network runs as in eval
+    at 100, 200 and 400 on a 2-core AVX2 CPU; the same values at each). The frozen network runs in eval
     mode under ``torch.no_grad()``: its activity channels-last on the CPU, and each Triangle after a
-    convolution from centred filters (:func:`hebblib.networks.blocks.centred_triangle`). In float16 each batch is checked
-    against float16's range (one host sync per batch): from the first batch beyond it on, the cache is
+    convolution from centred filters (:func:`hebblib.networks.blocks.centred_triangle`). In float16 each batch
+    is checked against float16's range (one host sync per batch): from the first batch beyond it on, the cache is
     bfloat16 (float32's range), the rows already written converted in place, so nothing is computed twice.
     The result's dtype says which; :func:`cache_split_features` passes it on to the next split.
     ``precision``: the arithmetic of the Hebbian layers' products (:func:`hebblib.runtime.resolve_precision`);
