@@ -23,6 +23,7 @@ architectures).
 from __future__ import annotations
 
 import argparse
+import pickle
 import statistics
 import sys
 import time
@@ -94,10 +95,9 @@ def main(argv=None) -> int:
     if args.checkpoint is not None:
         if not args.checkpoint.is_file():
             parser.error(f"--checkpoint {args.checkpoint}: no such file")
-        state = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
         try:
-            net.load_state_dict(state["model"])
-        except (KeyError, TypeError, RuntimeError) as err:
+            net.load_state_dict(torch.load(args.checkpoint, map_location="cpu", weights_only=True)["model"])
+        except (KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             parser.error(f"--checkpoint {args.checkpoint}: not the Hebbian weights of --preset {args.preset} "
                          f"({type(err).__name__}: {str(err).splitlines()[0][:160]})")
     net.eval()

@@ -297,20 +297,23 @@ class _HebbianBase(nn.Module):
                 self._accumulate_update(x_padded.detach(), u.detach(), weight.detach(), patches)
         return u
 
+    def _centring_obstacles(self) -> list[str]:
+        """What stands in the way of ``forward(x, centred=True)`` now (empty: nothing)."""
+        groups = getattr(self, "groups", 1)
+        return [why for why, on in ((f"activation={self.activation!r}", self.activation != "dot"),
+                                    ("surround modulation", self.surround is not None),
+                                    (f"groups={groups}", groups != 1),
+                                    ("the layer learns in this call", self.training and self.plastic),
+                                    ("gradients are enabled", torch.is_grad_enabled())) if on]
+
     def can_centre(self) -> bool:
         """Whether ``forward(x, centred=True)`` is allowed now: a dot-product layer without surround
         modulation or groups, that does not learn in this call and is not differentiated (the Triangle's
         channel mean is a constant to backprop, the centred filters' mean is not)."""
-        return (self.activation == "dot" and self.surround is None and getattr(self, "groups", 1) == 1
-                and not (self.training and self.plastic) and not torch.is_grad_enabled())
+        return not self._centring_obstacles()
 
     def _check_centred(self) -> None:
-        if not self.can_centre():
-            bad = [n for n, on in ((f"activation={self.activation!r}", self.activation != "dot"),
-                                   ("surround modulation", self.surround is not None),
-                                   (f"groups={getattr(self, 'groups', 1)}", getattr(self, "groups", 1) != 1),
-                                   ("the layer learns in this call", self.training and self.plastic),
-                                   ("gradients are enabled", torch.is_grad_enabled())) if on]
+        if bad := self._centring_obstacles():
             raise ValueError(f"{type(self).__name__}{' ' + repr(self.name) if self.name else ''}: centred=True "
                              f"needs a frozen dot-product layer with groups=1, no surround modulation, under "
                              f"torch.no_grad(); here: {', '.join(bad)}")

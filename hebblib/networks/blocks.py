@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..activations import Triangle
+from ..layers import HebbianConv2d
 
 
 class SampleStandardize(nn.Module):
@@ -60,9 +61,9 @@ def pool_then_power(pool: nn.Module, base: torch.Tensor, power: float) -> torch.
     if not isinstance(pool, nn.MaxPool2d):
         return pool(base if power == 1.0 else base.pow(power))
     if base.device.type == "cpu" and base.dim() == 4:
-        layout = torch.channels_last if base.is_contiguous(memory_format=torch.channels_last) else None
+        channels_last = base.is_contiguous(memory_format=torch.channels_last)
         pooled = pool(base.contiguous(memory_format=torch.channels_last))
-        pooled = pooled if layout is not None else pooled.contiguous()
+        pooled = pooled if channels_last else pooled.contiguous()
     else:
         pooled = pool(base)
     return pooled if power == 1.0 else pooled.pow(power)
@@ -74,9 +75,16 @@ def centred_triangle(conv: nn.Module, act: nn.Module) -> bool:
     mean's and the subtraction's passes over the activity. Only for a Triangle after a frozen Hebbian
     convolution that allows it, under ``torch.no_grad()``, with no hooks on either module to see the
     intermediate result."""
-    from ..layers import HebbianConv2d
     hooked = any(m._forward_hooks or m._forward_pre_hooks for m in (conv, act))
     return isinstance(act, Triangle) and isinstance(conv, HebbianConv2d) and not hooked and conv.can_centre()
+
+
+def conv_act_pool(conv: nn.Module, act: nn.Module, pool: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``pool(act(conv(x)))``: with the Triangle from centred filters where :func:`centred_triangle` allows it,
+    else :func:`activate_and_pool` of the convolution's output."""
+    if centred_triangle(conv, act):
+        return pool_then_power(pool, conv(x, centred=True).relu_(), act.power)
+    return activate_and_pool(act, pool, conv(x))
 
 
 class ConvBlock(nn.Module):
@@ -94,10 +102,10 @@ class ConvBlock(nn.Module):
         # Miconi's code transmits relu(u − θ − mean) with the θ of the batch, updating θ after it (spec §1.6)
         theta = getattr(self.conv.competition, "threshold", None) if self.subtract_threshold else None
         theta = theta.clone() if theta is not None and theta.numel() else None
-        if theta is None and centred_triangle(self.conv, self.act):  # the feature extraction's frozen network
-            return pool_then_power(self.pool, self.conv(self.norm(x), centred=True).relu_(), self.act.power)
+        if theta is None:
+            return conv_act_pool(self.conv, self.act, self.pool, self.norm(x))
         u = self.conv(self.norm(x))
-        if theta is not None and theta.numel() == u.shape[1]:
+        if theta.numel() == u.shape[1]:
             u = u - theta.view(1, -1, *([1] * (u.dim() - 2)))
         return activate_and_pool(self.act, self.pool, u)
 
@@ -114,10 +122,7 @@ class DepthwiseSeparableBlock(nn.Module):
         self.act, self.pool = act, pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.norm2(self.depthwise(self.norm1(x)))
-        if centred_triangle(self.pointwise, self.act):
-            return pool_then_power(self.pool, self.pointwise(x, centred=True).relu_(), self.act.power)
-        return activate_and_pool(self.act, self.pool, self.pointwise(x))
+        return conv_act_pool(self.pointwise, self.act, self.pool, self.norm2(self.depthwise(self.norm1(x))))
 
 
 class ResidualBlock(nn.Module):
